@@ -1,0 +1,251 @@
+"""The table registry: every Delta table of the lakehouse, its schema, keys and partitioning.
+
+A table ``fraud.<name>`` keeps its data at ``<lakehouse root>/<name>``. The session catalog is
+rebuilt from the lakehouse on every session start (:func:`register_tables`), so the lakehouse
+directory is the whole state: no metastore to keep in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+if TYPE_CHECKING:
+    from fraudspark.config import Config
+
+
+@dataclass(frozen=True)
+class Table:
+    """A Delta table of the lakehouse.
+
+    ``schema`` is None for tables whose columns follow configuration (feature tables); they are
+    created by their first write.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    partition_by: tuple[str, ...] = ()
+    schema: T.StructType | None = None
+    description: str = ""
+    comments: dict[str, str] = field(default_factory=dict)
+
+
+TRANSACTION_SCHEMA = T.StructType(
+    [
+        T.StructField("tx_id", T.LongType(), False),
+        T.StructField("tx_ts", T.TimestampType(), False),
+        T.StructField("customer_id", T.LongType(), False),
+        T.StructField("terminal_id", T.LongType(), False),
+        T.StructField("tx_amount", T.DoubleType(), False),
+        T.StructField("is_fraud", T.IntegerType(), True),
+    ]
+)
+
+TRANSACTIONS = Table(
+    name="transactions",
+    keys=("tx_id",),
+    partition_by=("tx_date",),
+    schema=T.StructType(
+        [
+            *TRANSACTION_SCHEMA.fields,
+            T.StructField("tx_date", T.DateType(), False),
+            # Source columns outside the contract, kept as text so nothing is lost.
+            T.StructField("extra", T.MapType(T.StringType(), T.StringType()), True),
+            T.StructField("source_file", T.StringType(), True),
+            T.StructField("ingested_at", T.TimestampType(), False),
+            T.StructField("label_updated_at", T.TimestampType(), True),
+        ]
+    ),
+    description="Every accepted payment transaction, one row per tx_id.",
+)
+
+QUARANTINE = Table(
+    name="transactions_quarantine",
+    keys=("quarantine_id",),
+    partition_by=("record_kind",),
+    schema=T.StructType(
+        [
+            # sha2 of source file, raw record and its occurrence: re-ingesting adds nothing.
+            T.StructField("quarantine_id", T.StringType(), False),
+            T.StructField("record_kind", T.StringType(), False),  # transaction | label
+            T.StructField("reason", T.StringType(), False),
+            T.StructField("raw", T.StringType(), False),  # the whole source row as JSON
+            T.StructField("source_file", T.StringType(), True),
+            T.StructField("ingested_at", T.TimestampType(), False),
+        ]
+    ),
+    description="Rejected input rows, whole, with the rule that rejected them.",
+)
+
+FEATURES_WINDOWED = Table(
+    name="features_windowed",
+    keys=("tx_id",),
+    partition_by=("tx_date",),
+    description="Per-transaction customer and terminal features over day and minute windows.",
+)
+
+FEATURES_MONTHLY = Table(
+    name="features_monthly",
+    keys=("entity_type", "entity_id", "month"),
+    partition_by=("entity_type",),
+    description="Per customer and terminal, per calendar month; visible from the next month.",
+)
+
+TRAINING_SETS = Table(
+    name="training_sets",
+    keys=("training_set", "tx_id"),
+    partition_by=("training_set",),
+    description="Feature-store rows materialised for model training, one partition per name.",
+)
+
+TRAINING_SET_CATALOG = Table(
+    name="training_set_catalog",
+    keys=("training_set",),
+    schema=T.StructType(
+        [
+            T.StructField("training_set", T.StringType(), False),
+            T.StructField("start_date", T.DateType(), False),
+            T.StructField("end_date", T.DateType(), False),
+            T.StructField("row_count", T.LongType(), False),
+            T.StructField("fraud_count", T.LongType(), False),
+            T.StructField("feature_columns", T.ArrayType(T.StringType()), False),
+            # {"transactions": 12, "features_windowed": 4, ...}: the Delta versions read.
+            T.StructField("source_versions", T.MapType(T.StringType(), T.LongType()), False),
+            T.StructField("created_at", T.TimestampType(), False),
+        ]
+    ),
+    description="One row per training set: its range and the Delta versions it was built from.",
+)
+
+ALL_TABLES: tuple[Table, ...] = (
+    TRANSACTIONS,
+    QUARANTINE,
+    FEATURES_WINDOWED,
+    FEATURES_MONTHLY,
+    TRAINING_SETS,
+    TRAINING_SET_CATALOG,
+)
+
+
+def table_path(config: Config, table: Table | str) -> str:
+    """Where a table's data lives: ``<lakehouse root>/<table name>``."""
+    name = table if isinstance(table, str) else table.name
+    return f"{config.lakehouse_root}/{name}"
+
+
+def qualified_name(config: Config, table: Table | str) -> str:
+    """``fraud.<name>``: the name analysts use in SQL."""
+    name = table if isinstance(table, str) else table.name
+    return f"{config.lakehouse.database}.{name}"
+
+
+def table_exists(spark: SparkSession, config: Config, table: Table) -> bool:
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, table_path(config, table)))
+
+
+def register_table(spark: SparkSession, config: Config, table: Table) -> None:
+    """Register an existing Delta directory in the session catalog (no-op if registered)."""
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {qualified_name(config, table)} "
+        f"USING DELTA LOCATION '{table_path(config, table)}'"
+    )
+
+
+def register_tables(spark: SparkSession, config: Config) -> None:
+    """Create the database and register every table that exists under the lakehouse root."""
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {config.lakehouse.database}")
+    for table in ALL_TABLES:
+        if table_exists(spark, config, table):
+            register_table(spark, config, table)
+
+
+def ensure_table(spark: SparkSession, config: Config, table: Table) -> None:
+    """Create an empty Delta table with the registry's schema if it does not exist yet."""
+    from delta.tables import DeltaTable
+
+    if table.schema is None:
+        raise ValueError(f"table {table.name} has no fixed schema; it is created by its writer")
+    builder = (
+        DeltaTable.createIfNotExists(spark)
+        .tableName(qualified_name(config, table))
+        .location(table_path(config, table))
+        .addColumns(table.schema)
+    )
+    if table.description:
+        builder = builder.comment(table.description)
+    if table.partition_by:
+        builder = builder.partitionedBy(*table.partition_by)
+    builder.execute()
+
+
+def read_table(spark: SparkSession, config: Config, table: Table) -> DataFrame:
+    return spark.read.format("delta").load(table_path(config, table))
+
+
+def table_version(spark: SparkSession, config: Config, table: Table) -> int:
+    """The current Delta version of a table (its latest commit)."""
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, table_path(config, table)).history(1)
+    return int(history.select("version").head()[0])
+
+
+def merge_insert_new(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    rows: DataFrame,
+    extra_condition: str | None = None,
+) -> None:
+    """Insert the rows whose keys are not in the table yet; existing keys are left untouched.
+
+    ``extra_condition`` (on ``t.`` target and ``s.`` source columns) narrows the files the MERGE
+    reads, e.g. to the source's partitions.
+    """
+    from delta.tables import DeltaTable
+
+    ensure_table(spark, config, table)
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in table.keys)
+    if extra_condition:
+        condition = f"{condition} AND {extra_condition}"
+    (
+        DeltaTable.forPath(spark, table_path(config, table))
+        .alias("t")
+        .merge(rows.alias("s"), condition)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def replace_partitions(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    rows: DataFrame,
+    predicate: str,
+) -> None:
+    """Atomically replace the rows matching ``predicate`` (a partition filter) with ``rows``.
+
+    Re-running with the same rows gives the same table; rows outside the predicate are kept.
+    """
+    writer = (
+        rows.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", predicate)
+        .option("overwriteSchema", "false")
+    )
+    if table.partition_by:
+        writer = writer.partitionBy(*table.partition_by)
+    writer.save(table_path(config, table))
+    register_table(spark, config, table)
+
+
+def sql_quote(values: Sequence[object]) -> str:
+    """A SQL IN-list of literal values: ``'a', 'b'``."""
+    return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)

@@ -1,0 +1,8 @@
+"""spark-submit entry point for `fraudspark ingest`; the job lives in fraudspark.jobs.ingest."""
+
+import sys
+
+from fraudspark.jobs.ingest import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

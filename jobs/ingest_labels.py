@@ -1,0 +1,8 @@
+"""spark-submit entry point for `fraudspark ingest-labels`; the job lives in fraudspark.jobs.ingest_labels."""
+
+import sys
+
+from fraudspark.jobs.ingest_labels import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,34 @@
+"""fraudspark: batch fraud detection on Apache Spark, Delta Lake and PyTorch."""
+
+from setuptools import find_packages, setup
+
+# Spark and Delta must move together: delta-spark 4.0.x is built for Spark 4.0.x (Scala 2.13).
+CORE = [
+    "pyspark==4.0.1",
+    "delta-spark==4.0.1",
+    "pandas==2.3.3",
+    "pyarrow>=15,<27",
+    "numpy>=1.26,<2.5",
+    "pyyaml>=6",
+    "pydantic>=2.6,<3",
+]
+ML = [
+    "torch==2.9.1",
+    "mlflow-skinny>=3.1,<4",
+    "scikit-learn>=1.5",
+    "imbalanced-learn>=0.13",
+    "matplotlib>=3.8",
+]
+DEV = ["pytest>=8", "ruff>=0.6", "mypy>=1.10", "duckdb>=1.1", "pandas-stubs", "types-PyYAML"]
+
+setup(
+    name="fraudspark",
+    version="0.1.0",
+    description="Batch fraud detection for card payments on Spark, Delta Lake and PyTorch",
+    python_requires=">=3.10",
+    packages=find_packages(include=["fraudspark", "fraudspark.*"]),
+    package_data={"fraudspark": ["py.typed"]},
+    install_requires=CORE,
+    extras_require={"ml": ML, "dev": DEV},
+    entry_points={"console_scripts": ["fraudspark = fraudspark.cli:main"]},
+)
