@@ -12,14 +12,21 @@ from fraudspark.config import ConfigError
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "write simulated raw transaction files"),
     "ingest": ("ingest", "load raw transaction files into fraud.transactions"),
-    "ingest-labels": ("ingest_labels", "merge late fraud labels into fraud.transactions"),
+    "ingest-labels": (
+        "ingest_labels",
+        "merge late fraud labels into fraud.transactions",
+    ),
     "sql": ("sql", "run a SQL query against the lakehouse and print the result"),
 }
 
 
 def usage() -> str:
     width = max(len(name) for name in COMMANDS)
-    lines = ["usage: fraudspark <command> [options]   (fraudspark <command> --help)", "", "commands:"]
+    lines = [
+        "usage: fraudspark <command> [options]   (fraudspark <command> --help)",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name.ljust(width)}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
     return "\n".join(lines)
 

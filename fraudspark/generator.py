@@ -18,7 +18,7 @@ stream, changing one scenario's parameters leaves every other draw as it was.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from enum import IntEnum
@@ -128,35 +128,16 @@ def generate_transactions(
     Returns ``tx_id, tx_ts, customer_id, terminal_id, tx_amount, is_fraud, tx_fraud_scenario``.
     The same arguments give the same rows whatever ``partitions`` (the number of generating
     tasks; by default enough for about a million rows each, and at least one per core).
-
-    >>> generate_transactions(spark, GeneratorConfig(), customers=5000, terminals=10000,
-    ...                       days=90, start_date=date(2025, 1, 1), seed=1)  # ~1M rows
     """
     _check_world(params, customers=customers, terminals=terminals, days=days, seed=seed)
-    terminal_draws = compromised_terminals(params, terminals=terminals, days=days, seed=seed)
-    customer_draws = compromised_customers(params, customers=customers, days=days, seed=seed)
-    simulation = _Simulation(
-        params=params,
-        days=days,
-        seed=seed,
-        terminals=_TerminalMap.build(
-            terminal_locations(params, terminals=terminals, seed=seed), params
-        ),
-        compromised_terminal_days=_exposure_keys(
-            terminal_draws["terminal_id"].to_numpy(np.int64),
-            terminal_draws["day"].to_numpy(np.int64),
-            params.compromised_terminal_days,
-            days,
-        ),
-        compromised_customer_starts={
-            int(customer_id): group["day"].to_numpy(np.int64)
-            for customer_id, group in customer_draws.groupby("customer_id")
-        },
+    simulation = _Simulation.draw(
+        params, customers=customers, terminals=terminals, days=days, seed=seed
     )
     if partitions is None:
         expected_rows = customers * days * params.tx_per_day_max / 2
         partitions = max(
-            spark.sparkContext.defaultParallelism, math.ceil(expected_rows / _ROWS_PER_TASK)
+            spark.sparkContext.defaultParallelism,
+            math.ceil(expected_rows / _ROWS_PER_TASK),
         )
     first_midnight = int(datetime.combine(start_date, time(), timezone.utc).timestamp())
     simulated = spark.range(0, customers, numPartitions=partitions).mapInPandas(
@@ -179,12 +160,13 @@ def customer_profiles(
     """Each customer's home and spending profile, exactly as :func:`generate_transactions` drew
     them (``CUSTOMER_PROFILE_SCHEMA``)."""
 
-    def profiles(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def profiles(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            ids = batch["id"].to_numpy(np.int64)
-            drawn = [_draw_profile(_rng(seed, _Stream.CUSTOMER, int(c)), params) for c in ids]
             yield pd.DataFrame(
-                [(int(c), *profile) for c, profile in zip(ids, drawn)],
+                [
+                    (c, *_draw_profile(_rng(seed, _Stream.CUSTOMER, c), params))
+                    for c in batch["id"].tolist()
+                ],
                 columns=CUSTOMER_PROFILE_SCHEMA.fieldNames(),
             )
 
@@ -220,7 +202,11 @@ def compromised_terminals(
     ``d + compromised_terminal_days - 1``.
     """
     ids = _daily_draws(
-        terminals, params.compromised_terminals_per_day, days, seed, _Stream.COMPROMISED_TERMINALS
+        terminals,
+        params.compromised_terminals_per_day,
+        days,
+        seed,
+        _Stream.COMPROMISED_TERMINALS,
     )
     return ids.rename(columns={"id": "terminal_id"})
 
@@ -235,7 +221,11 @@ def compromised_customers(
     ``compromised_customer_amount_factor``.
     """
     ids = _daily_draws(
-        customers, params.compromised_customers_per_day, days, seed, _Stream.COMPROMISED_CUSTOMERS
+        customers,
+        params.compromised_customers_per_day,
+        days,
+        seed,
+        _Stream.COMPROMISED_CUSTOMERS,
     )
     return ids.rename(columns={"id": "customer_id"})
 
@@ -299,7 +289,10 @@ def _check_world(
 ) -> None:
     """Raise ValueError for arguments the simulator cannot honour (before any Spark work)."""
     checks = [
-        (1 <= customers < CUSTOMER_ID_LIMIT, f"customers must be in 1..{CUSTOMER_ID_LIMIT - 1}"),
+        (
+            1 <= customers < CUSTOMER_ID_LIMIT,
+            f"customers must be in 1..{CUSTOMER_ID_LIMIT - 1}",
+        ),
         (terminals >= 1, "terminals must be at least 1"),
         (1 <= days <= MAX_DAYS, f"days must be in 1..{MAX_DAYS}"),
         (seed >= 0, "seed must be non-negative"),
@@ -315,7 +308,10 @@ def _check_world(
             params.account_takeover_tx_min <= params.account_takeover_tx_max,
             "account_takeover_tx_min must not exceed account_takeover_tx_max",
         ),
-        (params.card_testing_max_amount >= 0.01, "card_testing_max_amount must be at least 0.01"),
+        (
+            params.card_testing_max_amount >= 0.01,
+            "card_testing_max_amount must be at least 0.01",
+        ),
         (
             params.card_testing_span_minutes <= SECONDS_PER_DAY / 60,
             "card_testing_span_minutes must fit in a day (at most 1440)",
@@ -430,12 +426,12 @@ class _Payments(NamedTuple):
 
     @classmethod
     def concat(cls, parts: Sequence[_Payments]) -> _Payments:
-        return cls(*(np.concatenate(column) for column in zip(*parts)))
+        return cls(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
-    @classmethod
-    def none(cls) -> _Payments:
-        empty = np.empty(0, np.int64)
-        return cls(empty, empty, np.empty(0), np.empty(0, np.int32))
+
+_NO_PAYMENTS = _Payments(
+    np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int32)
+)
 
 
 def _scenario(scenario: FraudScenario, n: int) -> npt.NDArray[np.int32]:
@@ -453,7 +449,33 @@ class _Simulation:
     compromised_terminal_days: Ids  # sorted terminal_id * days + day
     compromised_customer_starts: dict[int, Ids]  # customer_id -> days a compromise starts
 
-    def simulate_batches(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    @classmethod
+    def draw(
+        cls, params: GeneratorConfig, *, customers: int, terminals: int, days: int, seed: int
+    ) -> _Simulation:
+        """Make the driver's draws: terminal locations and the compromise schedules."""
+        terminal_draws = compromised_terminals(params, terminals=terminals, days=days, seed=seed)
+        customer_draws = compromised_customers(params, customers=customers, days=days, seed=seed)
+        return cls(
+            params=params,
+            days=days,
+            seed=seed,
+            terminals=_TerminalMap.build(
+                terminal_locations(params, terminals=terminals, seed=seed), params
+            ),
+            compromised_terminal_days=_exposure_keys(
+                terminal_draws["terminal_id"].to_numpy(np.int64),
+                terminal_draws["day"].to_numpy(np.int64),
+                params.compromised_terminal_days,
+                days,
+            ),
+            compromised_customer_starts={
+                int(customer_id): group["day"].to_numpy(np.int64)
+                for customer_id, group in customer_draws.groupby("customer_id")
+            },
+        )
+
+    def simulate_batches(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         """The ``mapInPandas`` function: customer ids in, their payments out, in bounded frames."""
         rows_per_customer = max(1.0, self.days * self.params.tx_per_day_max / 2)
         per_frame = max(1, int(_ROWS_PER_BATCH // rows_per_customer))
@@ -469,7 +491,11 @@ class _Simulation:
         seconds, terminal_id, amount, scenario = _Payments.concat(parts)
         order = np.lexsort((seconds, customer_id))
         customer_id, seconds = customer_id[order], seconds[order]
-        terminal_id, amount, scenario = terminal_id[order], amount[order], scenario[order]
+        terminal_id, amount, scenario = (
+            terminal_id[order],
+            amount[order],
+            scenario[order],
+        )
         day = seconds // SECONDS_PER_DAY
         customer_day = customer_id * self.days + day
         rank = np.arange(customer_day.size) - np.searchsorted(customer_day, customer_day)
@@ -484,7 +510,11 @@ class _Simulation:
             [
                 scenario,
                 np.where(high_amount, FraudScenario.HIGH_AMOUNT, FraudScenario.GENUINE),
-                np.where(at_compromised, FraudScenario.COMPROMISED_TERMINAL, FraudScenario.GENUINE),
+                np.where(
+                    at_compromised,
+                    FraudScenario.COMPROMISED_TERMINAL,
+                    FraudScenario.GENUINE,
+                ),
             ]
         ).astype(np.int32)
         return pd.DataFrame(
@@ -504,7 +534,7 @@ class _Simulation:
         nearby = self.terminals.within(profile.x, profile.y, self.params.terminal_radius)
         if nearby.size == 0:
             # As in the handbook: a customer with no terminal in reach makes no payments at all.
-            return _Payments.none()
+            return _NO_PAYMENTS
         return _Payments.concat(
             [
                 self._genuine(rng, customer_id, profile, nearby),
@@ -560,10 +590,10 @@ class _Simulation:
         rng = _rng(self.seed, _Stream.ACCOUNT_TAKEOVER, customer_id)
         takeover_days = np.flatnonzero(rng.random(self.days) < p.account_takeover_rate)
         if takeover_days.size == 0:
-            return _Payments.none()
+            return _NO_PAYMENTS
         far = self.terminals.beyond(profile.x, profile.y, p.account_takeover_min_distance)
         if far.size == 0:
-            return _Payments.none()
+            return _NO_PAYMENTS
         sizes = rng.integers(
             p.account_takeover_tx_min, p.account_takeover_tx_max + 1, takeover_days.size
         )
@@ -572,5 +602,8 @@ class _Simulation:
         terminal_id = far[rng.integers(0, far.size, day.size)]
         amount = _amounts(rng, profile, day.size)
         return _Payments(
-            seconds, terminal_id, amount, _scenario(FraudScenario.ACCOUNT_TAKEOVER, day.size)
+            seconds,
+            terminal_id,
+            amount,
+            _scenario(FraudScenario.ACCOUNT_TAKEOVER, day.size),
         )

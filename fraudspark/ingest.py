@@ -128,15 +128,18 @@ def _quarantine_id(kind: str) -> Column:
     """A stable id for a raw row: identical rows of one file get ids 1..k, never collapsed."""
     occurrence = F.row_number().over(Window.partitionBy("source_file", "raw").orderBy("raw"))
     return F.sha2(
-        F.concat_ws("\u0000", F.lit(kind), F.coalesce("source_file", F.lit("")), "raw",
-                    occurrence.cast("string")),
+        F.concat_ws(
+            "\u0000",
+            F.lit(kind),
+            F.coalesce("source_file", F.lit("")),
+            "raw",
+            occurrence.cast("string"),
+        ),
         256,
     )
 
 
-def validate_transactions(
-    source: DataFrame, now: datetime, max_future_seconds: int
-) -> DataFrame:
+def validate_transactions(source: DataFrame, now: datetime, max_future_seconds: int) -> DataFrame:
     """Parse contract columns and attach ``reject_reason`` (null for a valid row).
 
     Takes the raw frame from :func:`read_source`; returns the contract columns parsed, ``extra``
@@ -172,7 +175,10 @@ def validate_transactions(
     rules += [
         (F.col("tx_ts") < F.lit(EARLIEST_TS).cast("timestamp"), "tx_ts_before_1970"),
         (F.col("tx_ts") > latest, "tx_ts_in_future"),
-        (F.isnan("tx_amount") | (F.abs("tx_amount") == float("inf")), "non_finite_tx_amount"),
+        (
+            F.isnan("tx_amount") | (F.abs("tx_amount") == float("inf")),
+            "non_finite_tx_amount",
+        ),
         (F.col("tx_amount") < 0, "negative_tx_amount"),
         (
             F.col("raw_is_fraud").isNotNull()
@@ -202,11 +208,16 @@ def classify_transactions(validated: DataFrame, existing: DataFrame | None) -> D
     by_tx = Window.partitionBy("tx_id")
     content = F.concat_ws("|", *[F.col(c).cast("string") for c in (*KEY_COLUMNS, "is_fraud")])
     valid = F.col("reject_reason").isNull()
-    ranked = validated.withColumn("_content", content).withColumn(
-        "_versions", F.size(F.collect_set(F.when(valid, F.col("_content"))).over(by_tx))
-    ).withColumn(
-        "_copy",
-        F.row_number().over(by_tx.orderBy(F.col("reject_reason").asc_nulls_first(), "raw")),
+    ranked = (
+        validated.withColumn("_content", content)
+        .withColumn(
+            "_versions",
+            F.size(F.collect_set(F.when(valid, F.col("_content"))).over(by_tx)),
+        )
+        .withColumn(
+            "_copy",
+            F.row_number().over(by_tx.orderBy(F.col("reject_reason").asc_nulls_first(), "raw")),
+        )
     )
     in_source = ranked.withColumn(
         "reject_reason",
@@ -216,7 +227,8 @@ def classify_transactions(validated: DataFrame, existing: DataFrame | None) -> D
     ).drop("_content", "_versions", "_copy")
     if existing is None:
         return in_source.withColumn(
-            "outcome", F.when(F.col("reject_reason").isNull(), ACCEPTED).otherwise(QUARANTINED)
+            "outcome",
+            F.when(F.col("reject_reason").isNull(), ACCEPTED).otherwise(QUARANTINED),
         )
     known = existing.select(
         "tx_id", *[F.col(c).alias(f"known_{c}") for c in KEY_COLUMNS if c != "tx_id"]
@@ -252,7 +264,9 @@ def _quarantine_rows(classified: DataFrame, kind: str, ingested_at: datetime) ->
 
 
 def _outcome_counts(classified: DataFrame) -> dict[str, int]:
-    return {row["outcome"]: int(row["count"]) for row in classified.groupBy("outcome").count().collect()}
+    return {
+        row["outcome"]: int(row["count"]) for row in classified.groupBy("outcome").count().collect()
+    }
 
 
 def ingest_transactions(
@@ -277,9 +291,11 @@ def ingest_transactions(
     if extras:
         log.warning("keeping non-contract source columns in the `extra` map: %s", extras)
     validated = validate_transactions(source, now, config.ingest.max_future_seconds)
-    existing = read_table(spark, config, TRANSACTIONS) if table_exists(
-        spark, config, TRANSACTIONS
-    ) else None
+    existing = (
+        read_table(spark, config, TRANSACTIONS)
+        if table_exists(spark, config, TRANSACTIONS)
+        else None
+    )
     # Materialise once: the counts and both writes must see one classification, taken before
     # the MERGE changes the table it was classified against.
     classified = classify_transactions(validated, existing).localCheckpoint(eager=True)
@@ -335,15 +351,16 @@ def validate_labels(source: DataFrame, known: DataFrame) -> DataFrame:
     )
     targets = known.select("tx_id", "tx_date", F.col("is_fraud").alias("current_is_fraud"))
     joined = parsed.join(targets, "tx_id", "left")
-    versions = F.size(
-        F.collect_set(F.col("fraud_value")).over(Window.partitionBy("tx_id"))
-    )
+    versions = F.size(F.collect_set(F.col("fraud_value")).over(Window.partitionBy("tx_id")))
     copy = F.row_number().over(Window.partitionBy("tx_id").orderBy("raw"))
     rules: list[tuple[Column, str]] = [
         (F.col("raw_tx_id").isNull(), "missing_tx_id"),
         (F.col("tx_id").isNull(), "invalid_tx_id"),
         (F.col("raw_is_fraud").isNull(), "missing_is_fraud"),
-        (F.col("fraud_value").isNull() | ~F.col("fraud_value").isin(0.0, 1.0), "invalid_is_fraud"),
+        (
+            F.col("fraud_value").isNull() | ~F.col("fraud_value").isin(0.0, 1.0),
+            "invalid_is_fraud",
+        ),
         (F.col("tx_date").isNull(), "unknown_tx_id"),
         (versions > 1, "conflicting_label_in_source"),
         (copy > 1, "duplicate_label_in_source"),
@@ -407,7 +424,10 @@ def ingest_labels(
             )
             .whenMatchedUpdate(
                 condition="NOT (t.is_fraud <=> s.is_fraud)",
-                set={"is_fraud": "s.is_fraud", "label_updated_at": F.lit(now).cast("timestamp")},
+                set={
+                    "is_fraud": "s.is_fraud",
+                    "label_updated_at": F.lit(now).cast("timestamp"),
+                },
             )
             .execute()
         )

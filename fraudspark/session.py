@@ -53,7 +53,10 @@ def build_spark(config: Config) -> SparkSession:
         .config("spark.jars.packages", delta_package())
         .config("spark.ui.showConsoleProgress", "false")
         # Delta rebuilds table state with this many tasks; its default (50) is for clusters.
-        .config("spark.databricks.delta.snapshotPartitions", str(spark_conf.shuffle_partitions))
+        .config(
+            "spark.databricks.delta.snapshotPartitions",
+            str(spark_conf.shuffle_partitions),
+        )
     )
     for key, value in spark_conf.extra.items():
         builder = builder.config(key, value)

@@ -150,11 +150,14 @@ def table_exists(spark: SparkSession, config: Config, table: Table) -> bool:
 
 
 def register_table(spark: SparkSession, config: Config, table: Table) -> None:
-    """Register an existing Delta directory in the session catalog (no-op if registered)."""
-    spark.sql(
-        f"CREATE TABLE IF NOT EXISTS {qualified_name(config, table)} "
-        f"USING DELTA LOCATION '{table_path(config, table)}'"
-    )
+    """Point ``fraud.<name>`` at the table's Delta directory.
+
+    The catalog entry is external (dropping it never touches data) and is re-created, so a
+    session that switches lakehouse roots sees the right data.
+    """
+    name = qualified_name(config, table)
+    spark.sql(f"DROP TABLE IF EXISTS {name}")
+    spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{table_path(config, table)}'")
 
 
 def register_tables(spark: SparkSession, config: Config) -> None:
@@ -169,11 +172,12 @@ def ensure_table(spark: SparkSession, config: Config, table: Table) -> None:
     """Create an empty Delta table with the registry's schema if it does not exist yet."""
     from delta.tables import DeltaTable
 
+    if table_exists(spark, config, table):
+        return
     if table.schema is None:
         raise ValueError(f"table {table.name} has no fixed schema; it is created by its writer")
     builder = (
         DeltaTable.createIfNotExists(spark)
-        .tableName(qualified_name(config, table))
         .location(table_path(config, table))
         .addColumns(table.schema)
     )
@@ -182,6 +186,7 @@ def ensure_table(spark: SparkSession, config: Config, table: Table) -> None:
     if table.partition_by:
         builder = builder.partitionedBy(*table.partition_by)
     builder.execute()
+    register_table(spark, config, table)
 
 
 def read_table(spark: SparkSession, config: Config, table: Table) -> DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,7 +11,12 @@ import pytest
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
-from fraudspark.ingest import MissingColumnsError, ingest_labels, ingest_transactions
+from fraudspark.ingest import (
+    IngestReport,
+    MissingColumnsError,
+    ingest_labels,
+    ingest_transactions,
+)
 from fraudspark.tables import QUARANTINE, TRANSACTIONS, read_table
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -38,9 +44,16 @@ def quarantine_reasons(spark: SparkSession, config: Config) -> dict[str, str]:
 def test_valid_rows_are_accepted_with_contract_types(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:
-    source = write_csv(tmp_path / "in.csv", [GOOD, ["2", "2025-02-28T23:59:59Z", "11", "21", "0", ""]])
+    source = write_csv(
+        tmp_path / "in.csv", [GOOD, ["2", "2025-02-28T23:59:59Z", "11", "21", "0", ""]]
+    )
     report = ingest_transactions(spark, config, source, "csv", now=NOW)
-    assert (report.read, report.accepted, report.quarantined, report.present) == (2, 2, 0, 0)
+    assert (report.read, report.accepted, report.quarantined, report.present) == (
+        2,
+        2,
+        0,
+        0,
+    )
     rows = spark.sql(
         "SELECT tx_id, CAST(tx_ts AS STRING) ts, customer_id, terminal_id, tx_amount, is_fraud, "
         "CAST(tx_date AS STRING) d FROM fraud.transactions ORDER BY tx_id"
@@ -51,42 +64,69 @@ def test_valid_rows_are_accepted_with_contract_types(
     ]
 
 
-@pytest.mark.parametrize(
-    ("row", "reason"),
-    [
-        (["", "2025-02-28 10:00:00", "10", "20", "1.0", "0"], "missing_tx_id"),
-        (["x1", "2025-02-28 10:00:00", "10", "20", "1.0", "0"], "invalid_tx_id"),
-        (["7", "", "10", "20", "1.0", "0"], "missing_tx_ts"),
-        (["7", "28/02/2025 10h", "10", "20", "1.0", "0"], "invalid_tx_ts"),
-        (["7", "2025-02-30 10:00:00", "10", "20", "1.0", "0"], "invalid_tx_ts"),
-        (["7", "1969-12-31 23:59:59", "10", "20", "1.0", "0"], "tx_ts_before_1970"),
-        (["7", "2025-03-02 12:00:01", "10", "20", "1.0", "0"], "tx_ts_in_future"),
-        (["7", "2025-02-28 10:00:00", "", "20", "1.0", "0"], "missing_customer_id"),
-        (["7", "2025-02-28 10:00:00", "10", "", "1.0", "0"], "missing_terminal_id"),
-        (["7", "2025-02-28 10:00:00", "10", "t20", "1.0", "0"], "invalid_terminal_id"),
-        (["7", "2025-02-28 10:00:00", "10", "20", "", "0"], "missing_tx_amount"),
-        (["7", "2025-02-28 10:00:00", "10", "20", "12,5", "0"], "invalid_tx_amount"),
-        (["7", "2025-02-28 10:00:00", "10", "20", "NaN", "0"], "non_finite_tx_amount"),
-        (["7", "2025-02-28 10:00:00", "10", "20", "Infinity", "0"], "non_finite_tx_amount"),
-        (["7", "2025-02-28 10:00:00", "10", "20", "-0.01", "0"], "negative_tx_amount"),
-        (["7", "2025-02-28 10:00:00", "10", "20", "1.0", "2"], "invalid_is_fraud"),
-        (["7", "2025-02-28 10:00:00", "10", "20", "1.0", "yes"], "invalid_is_fraud"),
-    ],
-)
-def test_each_rule_quarantines_the_whole_row_with_its_reason(
-    spark: SparkSession, config: Config, tmp_path: Path, row: list[str], reason: str
-) -> None:
-    source = write_csv(tmp_path / "in.csv", [GOOD, row])
-    report = ingest_transactions(spark, config, source, "csv", now=NOW)
-    assert (report.read, report.accepted, report.quarantined) == (2, 1, 1)
-    quarantined = read_table(spark, config, QUARANTINE).collect()
-    assert [(q["reason"], q["record_kind"], q["source_file"].endswith("in.csv")) for q in quarantined] == [
-        (reason, "transaction", True)
-    ]
-    # The raw row is kept whole, as text, exactly as it came.
-    import json
+BAD_ROWS = [
+    (["", "2025-02-28 10:00:00", "10", "20", "1.0", "0"], "missing_tx_id"),
+    (["x1", "2025-02-28 10:00:00", "10", "20", "1.0", "0"], "invalid_tx_id"),
+    (["7", "", "10", "20", "1.0", "0"], "missing_tx_ts"),
+    (["7", "28/02/2025 10h", "10", "20", "1.0", "0"], "invalid_tx_ts"),
+    (["7", "2025-02-30 10:00:00", "10", "20", "1.0", "0"], "invalid_tx_ts"),
+    (["7", "1969-12-31 23:59:59", "10", "20", "1.0", "0"], "tx_ts_before_1970"),
+    (["7", "2025-03-02 12:00:01", "10", "20", "1.0", "0"], "tx_ts_in_future"),
+    (["7", "2025-02-28 10:00:00", "", "20", "1.0", "0"], "missing_customer_id"),
+    (["7", "2025-02-28 10:00:00", "10", "", "1.0", "0"], "missing_terminal_id"),
+    (["7", "2025-02-28 10:00:00", "10", "t20", "1.0", "0"], "invalid_terminal_id"),
+    (["7", "2025-02-28 10:00:00", "10", "20", "", "0"], "missing_tx_amount"),
+    (["7", "2025-02-28 10:00:00", "10", "20", "12,5", "0"], "invalid_tx_amount"),
+    (["7", "2025-02-28 10:00:00", "10", "20", "NaN", "0"], "non_finite_tx_amount"),
+    (["7", "2025-02-28 10:00:00", "10", "20", "Infinity", "0"], "non_finite_tx_amount"),
+    (["7", "2025-02-28 10:00:00", "10", "20", "-0.01", "0"], "negative_tx_amount"),
+    (["7", "2025-02-28 10:00:00", "10", "20", "1.0", "2"], "invalid_is_fraud"),
+    (["7", "2025-02-28 10:00:00", "10", "20", "1.0", "yes"], "invalid_is_fraud"),
+]
 
-    raw = json.loads(quarantined[0]["raw"])
+
+@pytest.fixture(scope="module")
+def bad_rows_ingested(
+    spark: SparkSession, base_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[IngestReport, dict[str, tuple[str, dict[str, str]]]]:
+    """One ingest of a file holding a good row and one row per rule, told apart by `case`."""
+    directory = tmp_path_factory.mktemp("rules")
+    config = base_config.with_lakehouse(str(directory / "lakehouse"))
+    rows = [GOOD + ["good"]] + [row + [str(i)] for i, (row, _) in enumerate(BAD_ROWS)]
+    source = write_csv(directory / "in.csv", rows, HEADER + ["case"])
+    report = ingest_transactions(spark, config, source, "csv", now=NOW)
+    quarantined = {}
+    for q in read_table(spark, config, QUARANTINE).collect():
+        raw = json.loads(q["raw"])
+        assert q["record_kind"] == "transaction" and q["source_file"].endswith("in.csv")
+        quarantined[raw.pop("case")] = (q["reason"], raw)
+    return report, quarantined
+
+
+def test_one_row_per_rule_reconciles(
+    bad_rows_ingested: tuple[IngestReport, dict[str, tuple[str, dict[str, str]]]],
+) -> None:
+    report, _ = bad_rows_ingested
+    n = len(BAD_ROWS)
+    assert (report.read, report.accepted, report.quarantined, report.present) == (
+        n + 1,
+        1,
+        n,
+        0,
+    )
+
+
+@pytest.mark.parametrize(("case", "rule"), list(enumerate(BAD_ROWS)))
+def test_each_rule_quarantines_the_whole_row_with_its_reason(
+    bad_rows_ingested: tuple[IngestReport, dict[str, tuple[str, dict[str, str]]]],
+    case: int,
+    rule: tuple[list[str], str],
+) -> None:
+    row, reason = rule
+    _, quarantined = bad_rows_ingested
+    got_reason, raw = quarantined[str(case)]
+    assert got_reason == reason
+    # The raw row is kept whole, as text, exactly as it came.
     assert [raw[c] if raw[c] is not None else "" for c in HEADER] == row
 
 
@@ -98,7 +138,12 @@ def test_duplicates_in_source_keep_one_identical_copy_and_reject_conflicts(
     conflict_b = ["6", "2025-02-28 11:00:00", "10", "20", "4.0", "0"]
     source = write_csv(tmp_path / "in.csv", [same, same, conflict_a, conflict_b])
     report = ingest_transactions(spark, config, source, "csv", now=NOW)
-    assert (report.read, report.accepted, report.quarantined, report.present) == (4, 1, 3, 0)
+    assert (report.read, report.accepted, report.quarantined, report.present) == (
+        4,
+        1,
+        3,
+        0,
+    )
     reasons = sorted(r["reason"] for r in read_table(spark, config, QUARANTINE).collect())
     assert reasons == [
         "conflicting_tx_id_in_source",
@@ -116,8 +161,18 @@ def test_reingest_is_idempotent_and_reconciles(
     first = ingest_transactions(spark, config, source, "csv", now=NOW)
     versions_before = spark.sql("DESCRIBE HISTORY fraud.transactions").count()
     second = ingest_transactions(spark, config, source, "csv", now=NOW)
-    assert (first.read, first.accepted, first.quarantined, first.present) == (3, 1, 2, 0)
-    assert (second.read, second.accepted, second.quarantined, second.present) == (3, 0, 2, 1)
+    assert (first.read, first.accepted, first.quarantined, first.present) == (
+        3,
+        1,
+        2,
+        0,
+    )
+    assert (second.read, second.accepted, second.quarantined, second.present) == (
+        3,
+        0,
+        2,
+        1,
+    )
     assert read_table(spark, config, TRANSACTIONS).count() == 1
     # Two identical bad rows stay two quarantine rows, and re-ingest adds none.
     assert read_table(spark, config, QUARANTINE).count() == 2
@@ -161,7 +216,10 @@ def test_extra_columns_are_kept_in_a_map(
 
 def test_parquet_and_json_sources(spark: SparkSession, config: Config, tmp_path: Path) -> None:
     frame = spark.createDataFrame(
-        [(1, datetime(2025, 2, 28, 10), 10, 20, 12.5, 0), (2, datetime(2025, 2, 28, 11), 10, 20, float("nan"), None)],
+        [
+            (1, datetime(2025, 2, 28, 10), 10, 20, 12.5, 0),
+            (2, datetime(2025, 2, 28, 11), 10, 20, float("nan"), None),
+        ],
         "tx_id long, tx_ts timestamp, customer_id long, terminal_id long, tx_amount double, is_fraud int",
     )
     frame.write.parquet(str(tmp_path / "pq"))
@@ -192,7 +250,12 @@ def test_late_labels_update_only_the_targeted_rows(
         ["tx_id", "is_fraud"],
     )
     report = ingest_labels(spark, config, labels, "csv", now=NOW)
-    assert (report.read, report.updated, report.unchanged, report.quarantined) == (4, 1, 1, 2)
+    assert (report.read, report.updated, report.unchanged, report.quarantined) == (
+        4,
+        1,
+        1,
+        2,
+    )
     table = {
         r["tx_id"]: (r["is_fraud"], r["label_updated_at"] is not None)
         for r in read_table(spark, config, TRANSACTIONS).collect()

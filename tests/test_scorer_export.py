@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,13 +46,13 @@ def rows() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module", params=[AutoencoderScorer, VaeScorer, RappScorer])
-def scorer(request: pytest.FixtureRequest, rows: pd.DataFrame) -> ReconstructionScorer:
-    scorer_type: type[ReconstructionScorer] = request.param
+def scorer(request: pytest.FixtureRequest, rows: pd.DataFrame) -> ReconstructionScorer[Any]:
+    scorer_type: type[ReconstructionScorer[Any]] = request.param
     return scorer_type(training=TINY).fit(rows)
 
 
 def test_directory_round_trip_gives_identical_scores(
-    scorer: ReconstructionScorer, rows: pd.DataFrame, tmp_path: Path
+    scorer: ReconstructionScorer[Any], rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     directory = export_scorer(scorer, tmp_path / "model", {"transactions_version": 12})
 
@@ -65,7 +66,7 @@ def test_directory_round_trip_gives_identical_scores(
 
 
 def test_in_memory_artifact_scores_like_the_directory(
-    scorer: ReconstructionScorer, rows: pd.DataFrame, tmp_path: Path
+    scorer: ReconstructionScorer[Any], rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     artifact = export_artifact(scorer)
 
@@ -96,13 +97,12 @@ def test_metadata_describes_the_model(rows: pd.DataFrame, tmp_path: Path) -> Non
     assert metadata["extra"] == extra
 
 
-def test_model_file_needs_only_torch_jit_and_json(
-    rows: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_model_file_needs_only_torch_jit_and_json(rows: pd.DataFrame, tmp_path: Path) -> None:
     rapp = RappScorer(training=TINY).fit(rows)
     directory = export_scorer(rapp, tmp_path)
 
-    module = torch.jit.load(io.BytesIO((directory / "model.pt").read_bytes()))
+    model_bytes = (directory / "model.pt").read_bytes()
+    module = torch.jit.load(io.BytesIO(model_bytes))  # type: ignore[no-untyped-call]
     feature_names = json.loads((directory / "metadata.json").read_text())["feature_names"]
     outputs = module(torch.tensor(rows[feature_names].to_numpy()))
 
@@ -124,9 +124,7 @@ def test_feature_mismatch_names_missing_and_extra_features(
         loaded.check_features(FEATURES[1:])
 
 
-def test_columns_in_another_order_are_matched_by_name(
-    rows: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_columns_in_another_order_are_matched_by_name(rows: pd.DataFrame, tmp_path: Path) -> None:
     loaded = load_scorer(export_scorer(AutoencoderScorer(training=TINY).fit(rows), tmp_path))
     reordered = FEATURES[::-1]
 
@@ -180,5 +178,5 @@ def test_extra_metadata_must_be_json(rows: pd.DataFrame) -> None:
 
 
 def test_an_artifact_of_another_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="not a fraudspark.scorer/1 artifact"):
+    with pytest.raises(ValueError, match=r"not a fraudspark\.scorer/1 artifact"):
         load_scorer(ScorerArtifact(b"", {"format": "pickle"}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -140,7 +141,9 @@ def test_sap_and_nap_match_hand_computation() -> None:
 def test_nap_drops_directions_without_training_variance() -> None:
     # In D, column 2 = column 0, column 3 = 0.5 - column 0 and column 4 is constant: rank 2 of 5.
     basis = NapBasis.fit(HAND_DIFFERENCES)
-    as_tensors = [torch.from_numpy(a) for a in (basis.mean, basis.components, basis.singular_values)]
+    as_tensors = [
+        torch.from_numpy(a) for a in (basis.mean, basis.components, basis.singular_values)
+    ]
     row = torch.tensor([[0.0, -2.75, 0.0, 0.5, 0.5]], dtype=torch.float64)
     off_training_span = torch.tensor([[1.0, 0.0, -1.0, 0.0, 3.0]], dtype=torch.float64)
 
@@ -185,7 +188,7 @@ def test_nap_uses_only_training_statistics(
     ],
 )
 def test_anomalies_off_the_manifold_score_higher(
-    scorer_type: type[ReconstructionScorer],
+    scorer_type: type[ReconstructionScorer[Any]],
     output: str,
     training_rows: pd.DataFrame,
     labelled_rows: tuple[pd.DataFrame, np.ndarray],
@@ -230,7 +233,9 @@ def test_early_stopping_keeps_the_best_validation_epoch(training_rows: pd.DataFr
     assert metrics["best_epoch"] == metrics["epochs_run"] - 2
 
 
-def test_alert_threshold_is_the_training_quantile(rapp: RappScorer, training_rows: pd.DataFrame) -> None:
+def test_alert_threshold_is_the_training_quantile(
+    rapp: RappScorer, training_rows: pd.DataFrame
+) -> None:
     training_scores = rapp.decision_function(training_rows)
 
     assert rapp.threshold_ == pytest.approx(np.quantile(training_scores, 0.99))

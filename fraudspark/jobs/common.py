@@ -16,14 +16,18 @@ def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every command takes: --conf and --lakehouse."""
     parser = argparse.ArgumentParser(prog=f"fraudspark {prog}", description=description)
     parser.add_argument(
-        "--conf", default=None, help="YAML configuration (default: $FRAUDSPARK_CONF or conf/local.yaml)"
+        "--conf",
+        default=None,
+        help="YAML configuration (default: $FRAUDSPARK_CONF or conf/local.yaml)",
     )
     parser.add_argument("--lakehouse", default=None, help="lakehouse root, overrides the config")
     return parser
 
 
 def job_config(args: argparse.Namespace) -> Config:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return load_config(args.conf, lakehouse=args.lakehouse)
 
 

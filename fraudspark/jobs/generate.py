@@ -26,7 +26,8 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str]) -> int:
     parser = job_parser(
-        "generate", "Write simulated raw transaction files, one directory per day (day=YYYY-MM-DD)."
+        "generate",
+        "Write simulated raw transaction files, one directory per day (day=YYYY-MM-DD).",
     )
     parser.add_argument("--out", required=True, help="directory of the raw files")
     parser.add_argument("--customers", type=_positive, default=5000)
@@ -53,15 +54,13 @@ def main(argv: Sequence[str]) -> int:
     finally:
         transactions.unpersist()
     rows = sum(counts.values())
+    fraud = rows - counts[FraudScenario.GENUINE]
     last_day = args.start_date + timedelta(days=args.days - 1)
     print(
         f"generate: wrote {rows} transactions for {args.days} days "
         f"({args.start_date} .. {last_day}) to {args.out} as {args.format}"
     )
-    for scenario, count in counts.items():
-        print(
-            f"  {scenario.value} {scenario.name.lower():<22}{count:>12}  {count / max(rows, 1):7.3%}"
-        )
-    fraud = rows - counts[FraudScenario.GENUINE]
-    print(f"  {'fraud':<24}{fraud:>12}  {fraud / max(rows, 1):7.3%}")
+    lines = [(f"{s.value} {s.name.lower()}", count) for s, count in counts.items()]
+    for label, count in [*lines, ("fraud", fraud)]:
+        print(f"  {label:<24}{count:>12}  {count / max(rows, 1):7.3%}")
     return 0

@@ -10,7 +10,8 @@ from fraudspark.jobs.common import job_config, job_parser, job_session
 
 def main(argv: Sequence[str]) -> int:
     parser = job_parser(
-        "ingest-labels", "Merge late fraud labels (tx_id, is_fraud) into fraud.transactions."
+        "ingest-labels",
+        "Merge late fraud labels (tx_id, is_fraud) into fraud.transactions.",
     )
     parser.add_argument("--source", required=True, help="a file or directory of label files")
     parser.add_argument("--format", default="csv", choices=SOURCE_FORMATS)

@@ -109,7 +109,9 @@ class GANOversampler(BaseOversampler):
         log_every: int = 10,
     ) -> None:
         super().__init__(
-            sampling_ratio=sampling_ratio, random_state=random_state, feature_names=feature_names
+            sampling_ratio=sampling_ratio,
+            random_state=random_state,
+            feature_names=feature_names,
         )
         self.epochs = epochs
         self.batch_size = batch_size
@@ -163,9 +165,20 @@ class GANOversampler(BaseOversampler):
         generator.train()
         discriminator.train()
         steps_per_epoch = math.ceil(len(labelled.rows) / self.batch_size)
+        # Learning rates fall linearly to zero: GAN iterates circle the equilibrium, and a
+        # shrinking step lets the last generator settle near it instead of wherever it was.
+        total_steps = self.epochs * steps_per_epoch
+        schedules = [
+            torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total_steps)
+            for optimizer in (generator_optimizer, discriminator_optimizer)
+        ]
         self.loss_history_: list[dict[str, float]] = []
         for epoch in range(1, self.epochs + 1):
-            steps = [self._train_step(training) for _ in range(steps_per_epoch)]
+            steps = []
+            for _ in range(steps_per_epoch):
+                steps.append(self._train_step(training))
+                for schedule in schedules:
+                    schedule.step()
             losses = {name: float(np.mean([step[name] for step in steps])) for name in steps[0]}
             if not all(math.isfinite(value) for value in losses.values()):
                 raise RuntimeError(f"{self.method} training diverged at epoch {epoch}: {losses}")

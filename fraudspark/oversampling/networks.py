@@ -17,7 +17,11 @@ class Generator(nn.Module):
     """
 
     def __init__(
-        self, noise_dim: int, condition_dim: int, hidden_dims: Sequence[int], n_features: int
+        self,
+        noise_dim: int,
+        condition_dim: int,
+        hidden_dims: Sequence[int],
+        n_features: int,
     ) -> None:
         super().__init__()
         self.noise_dim, self.condition_dim = noise_dim, condition_dim

@@ -27,7 +27,9 @@ class SMOTEOversampler(BaseOversampler):
         k_neighbors: int = 5,
     ) -> None:
         super().__init__(
-            sampling_ratio=sampling_ratio, random_state=random_state, feature_names=feature_names
+            sampling_ratio=sampling_ratio,
+            random_state=random_state,
+            feature_names=feature_names,
         )
         self.k_neighbors = k_neighbors
 

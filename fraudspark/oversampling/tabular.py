@@ -129,7 +129,10 @@ def count_violations(rows: np.ndarray, schema: FeatureSchema) -> dict[str, int]:
     """Cells breaking each validity rule (all zero for a valid matrix), for quality reports."""
     rows = np.asarray(rows, dtype=np.float64)
     flags, counts = rows[:, schema.indices("flag")], rows[:, schema.indices("count")]
-    ratios, amounts = rows[:, schema.indices("ratio")], rows[:, schema.indices("amount")]
+    ratios, amounts = (
+        rows[:, schema.indices("ratio")],
+        rows[:, schema.indices("amount")],
+    )
     pairs = schema.nested_pairs()
     narrower = rows[:, [small for small, _ in pairs]]
     wider = rows[:, [large for _, large in pairs]]
@@ -196,7 +199,10 @@ class TabularTransform:
         rows[:, self.schema.indices("amount")] = np.expm1(rows[:, self.schema.indices("amount")])
         counts = self.schema.indices("count")
         rows[:, counts] = np.maximum(np.expm1(rows[:, counts]), 0.0)
-        for small, large in self.schema.nested_pairs():  # increments back to running totals
+        for (
+            small,
+            large,
+        ) in self.schema.nested_pairs():  # increments back to running totals
             rows[:, large] += rows[:, small]
         return make_valid(rows, self.schema)
 

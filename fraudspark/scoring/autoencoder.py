@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -34,14 +35,15 @@ class AutoencoderNetwork(nn.Module):
         return activations
 
     def forward(self, inputs: Tensor) -> Tensor:
-        return self.decoder(self.pathway(inputs)[-1])
+        reconstruction: Tensor = self.decoder(self.pathway(inputs)[-1])
+        return reconstruction
 
 
 def dense_stack(widths: Sequence[int], activate_last: bool) -> list[nn.Module]:
     """Linear layers between consecutive ``widths``, each followed by a LeakyReLU except,
     unless ``activate_last``, the last (a linear bottleneck or output)."""
     layers: list[nn.Module] = []
-    for index, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
         if index < len(widths) - 2 or activate_last:
             layers.append(nn.Sequential(nn.Linear(n_in, n_out), nn.LeakyReLU(0.1)))
         else:
@@ -74,7 +76,7 @@ class AutoencoderScoring(nn.Module):
         return {"score": error, "feature_error_share": shares}
 
 
-class AutoencoderScorer(ReconstructionScorer):
+class AutoencoderScorer(ReconstructionScorer[AutoencoderNetwork]):
     """Autoencoder trained on (mostly normal) rows; score = squared reconstruction error.
 
     Example::
@@ -89,9 +91,13 @@ class AutoencoderScorer(ReconstructionScorer):
     def _build_network(self, n_features: int) -> AutoencoderNetwork:
         return build_autoencoder(n_features, self.training.hidden_dims, self.training.latent_dim)
 
-    def _training_loss(self, network: nn.Module, batch: Tensor, generator: torch.Generator) -> Tensor:
-        return ((network(batch) - batch) ** 2).sum(dim=1).mean()
+    def _training_loss(
+        self, network: AutoencoderNetwork, batch: Tensor, generator: torch.Generator
+    ) -> Tensor:
+        reconstruction: Tensor = network(batch)
+        return ((reconstruction - batch) ** 2).sum(dim=1).mean()
 
-    def _build_scoring_module(self, network: nn.Module, standardised_training: Tensor) -> nn.Module:
-        assert isinstance(network, AutoencoderNetwork)
+    def _build_scoring_module(
+        self, network: AutoencoderNetwork, standardised_training: Tensor
+    ) -> nn.Module:
         return AutoencoderScoring(network, self.standardiser_)

@@ -15,15 +15,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-FeatureData = pd.DataFrame | np.ndarray
-ScorerT = TypeVar("ScorerT", bound="ReconstructionScorer")
+if TYPE_CHECKING:
+    from typing import Self
+
+FeatureData: TypeAlias = pd.DataFrame | np.ndarray
+NetworkT = TypeVar("NetworkT", bound=nn.Module)
 
 
 class FeatureMismatchError(ValueError):
@@ -33,8 +36,7 @@ class FeatureMismatchError(ValueError):
         self.missing = list(missing)
         self.extra = list(extra)
         super().__init__(
-            f"input features do not match the model's: missing {self.missing}, "
-            f"extra {self.extra}"
+            f"input features do not match the model's: missing {self.missing}, extra {self.extra}"
         )
 
 
@@ -63,7 +65,7 @@ def training_matrix(
             raise ValueError(f"{len(names)} feature names for {data.shape[1]} columns")
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate feature names: {names}")
-    matrix = np.asarray(data, dtype=np.float64)
+    matrix: np.ndarray = np.asarray(data, dtype=np.float64)
     if not np.isfinite(matrix).all():
         raise ValueError("training features contain NaN or infinite values")
     return names, matrix
@@ -80,7 +82,9 @@ def check_feature_names(names: Sequence[str], expected: Sequence[str]) -> None:
 
 
 def aligned_feature_matrix(
-    data: FeatureData, expected: Sequence[str], feature_names: Sequence[str] | None = None
+    data: FeatureData,
+    expected: Sequence[str],
+    feature_names: Sequence[str] | None = None,
 ) -> np.ndarray:
     """The input as a float64 matrix with columns in the model's order ``expected``.
 
@@ -91,21 +95,20 @@ def aligned_feature_matrix(
     if isinstance(data, pd.DataFrame):
         if feature_names is not None:
             raise TypeError("feature_names is only for arrays; a DataFrame's columns name it")
-        names = [str(column) for column in data.columns]
-    elif feature_names is None:
-        if data.ndim != 2 or data.shape[1] != len(expected):
+        check_feature_names([str(column) for column in data.columns], expected)
+        matrix: np.ndarray = data[list(expected)].to_numpy(dtype=np.float64)
+        return matrix
+    matrix = np.asarray(data, dtype=np.float64)
+    if feature_names is None:
+        if matrix.ndim != 2 or matrix.shape[1] != len(expected):
             raise ValueError(
                 f"expected {len(expected)} feature columns {list(expected)}, got shape "
-                f"{data.shape}; pass feature_names to match columns by name"
+                f"{matrix.shape}; pass feature_names to match columns by name"
             )
-        return np.asarray(data, dtype=np.float64)
-    else:
-        names = list(feature_names)
+        return matrix
+    names = list(feature_names)
     check_feature_names(names, expected)
-    if isinstance(data, pd.DataFrame):
-        return data[list(expected)].to_numpy(dtype=np.float64)
-    order = [names.index(name) for name in expected]
-    return np.asarray(data, dtype=np.float64)[:, order]
+    return matrix[:, [names.index(name) for name in expected]]
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,8 @@ class Standardiser:
         return cls(mean=matrix.mean(axis=0), scale=np.where(scale > 0, scale, 1.0))
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
-        return (matrix - self.mean) / self.scale
+        standardised: np.ndarray = (matrix - self.mean) / self.scale
+        return standardised
 
     def to_metadata(self) -> dict[str, list[float]]:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
@@ -129,6 +133,10 @@ class Standardiser:
 
 class StandardisedInput(nn.Module):
     """First step of every scoring graph: raw features to float64 standardised features."""
+
+    if TYPE_CHECKING:  # buffers, typed for mypy; TorchScript cannot read these annotations
+        mean: Tensor
+        scale: Tensor
 
     def __init__(self, standardiser: Standardiser) -> None:
         super().__init__()
@@ -177,7 +185,9 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or any(width < 1 for width in self.hidden_dims):
-            raise ValueError(f"layer widths must be positive: {self.hidden_dims}, {self.latent_dim}")
+            raise ValueError(
+                f"layer widths must be positive: {self.hidden_dims}, {self.latent_dim}"
+            )
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs, batch_size and learning_rate must be positive")
         if not 0.0 < self.validation_fraction < 1.0:
@@ -197,11 +207,11 @@ def reproducible(seed: int) -> Iterator[None]:
             torch.use_deterministic_algorithms(deterministic)
 
 
-TrainingLoss = Callable[[nn.Module, Tensor, torch.Generator], Tensor]
-
-
 def train_network(
-    network: nn.Module, inputs: Tensor, loss: TrainingLoss, config: TrainingConfig
+    network: NetworkT,
+    inputs: Tensor,
+    loss: Callable[[NetworkT, Tensor, torch.Generator], Tensor],
+    config: TrainingConfig,
 ) -> dict[str, float]:
     """Adam on shuffled minibatches; returns training metrics.
 
@@ -220,12 +230,11 @@ def train_network(
     for epoch in range(1, config.epochs + 1):
         network.train()
         epoch_loss = 0.0
-        for batch_rows in torch.randperm(len(training), generator=generator).split(
-            config.batch_size
-        ):
+        shuffled = torch.randperm(len(training), generator=generator)
+        for batch_rows in torch.split(shuffled, config.batch_size):
             batch_loss = loss(network, training[batch_rows], generator)
             optimiser.zero_grad()
-            batch_loss.backward()
+            batch_loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
             epoch_loss += batch_loss.item() * len(batch_rows)
         metrics.update(epochs_run=epoch, last_epoch_training_loss=epoch_loss / len(training))
@@ -235,9 +244,8 @@ def train_network(
         with torch.no_grad():
             validation_loss = loss(network, validation, generator).item()
         if validation_loss < best_loss:
-            best_loss, best_state, stale_epochs = validation_loss, copy.deepcopy(
-                network.state_dict()
-            ), 0
+            best_loss, best_state = validation_loss, copy.deepcopy(network.state_dict())
+            stale_epochs = 0
             metrics.update(best_epoch=epoch, best_validation_loss=validation_loss)
         else:
             stale_epochs += 1
@@ -249,7 +257,7 @@ def train_network(
     return metrics
 
 
-class ReconstructionScorer(ABC):
+class ReconstructionScorer(ABC, Generic[NetworkT]):
     """PyOD-style contract: ``fit(X)`` returns self, ``decision_function(X)`` higher = anomalous.
 
     ``fit(X, feature_names=None)`` takes a DataFrame (its columns name the features) or an array
@@ -267,9 +275,7 @@ class ReconstructionScorer(ABC):
         self.training = training or TrainingConfig()
         self.target_alert_rate = target_alert_rate
 
-    def fit(
-        self: ScorerT, X: FeatureData, feature_names: Sequence[str] | None = None
-    ) -> ScorerT:
+    def fit(self, X: FeatureData, feature_names: Sequence[str] | None = None) -> Self:
         names, matrix = training_matrix(X, feature_names)
         standardiser = Standardiser.fit(matrix)
         standardised = torch.from_numpy(standardiser.transform(matrix))
@@ -310,15 +316,15 @@ class ReconstructionScorer(ABC):
         return {}
 
     @abstractmethod
-    def _build_network(self, n_features: int) -> nn.Module:
+    def _build_network(self, n_features: int) -> NetworkT:
         """A freshly initialised network (called under the training seed)."""
 
     @abstractmethod
     def _training_loss(
-        self, network: nn.Module, batch: Tensor, generator: torch.Generator
+        self, network: NetworkT, batch: Tensor, generator: torch.Generator
     ) -> Tensor:
         """Mean loss of a minibatch of standardised float32 rows."""
 
     @abstractmethod
-    def _build_scoring_module(self, network: nn.Module, standardised_training: Tensor) -> nn.Module:
+    def _build_scoring_module(self, network: NetworkT, standardised_training: Tensor) -> nn.Module:
         """The float64 scoring graph around a trained ``network`` (already a float64 copy)."""

@@ -63,7 +63,7 @@ class ScorerArtifact:
 
 
 def export_artifact(
-    scorer: ReconstructionScorer, extra_metadata: Mapping[str, Any] | None = None
+    scorer: ReconstructionScorer[Any], extra_metadata: Mapping[str, Any] | None = None
 ) -> ScorerArtifact:
     """Script a fitted scorer's scoring graph and gather its metadata.
 
@@ -71,7 +71,7 @@ def export_artifact(
     """
     scripted = torch.jit.script(scorer.scoring_module_)
     buffer = io.BytesIO()
-    torch.jit.save(scripted, buffer)
+    torch.jit.save(scripted, buffer)  # type: ignore[no-untyped-call]
     with torch.no_grad():
         probe = scripted(torch.zeros(1, len(scorer.feature_names_), dtype=torch.float64))
     metadata = {
@@ -94,7 +94,7 @@ def export_artifact(
 
 
 def export_scorer(
-    scorer: ReconstructionScorer,
+    scorer: ReconstructionScorer[Any],
     directory: str | Path,
     extra_metadata: Mapping[str, Any] | None = None,
 ) -> Path:
@@ -124,7 +124,9 @@ class LoadedScorer:
         self.metadata = artifact.metadata
         self.feature_names: list[str] = list(artifact.metadata["feature_names"])
         self.threshold = float(artifact.metadata["threshold"])
-        self.module = torch.jit.load(io.BytesIO(artifact.model_bytes), map_location="cpu")
+        self.module = torch.jit.load(  # type: ignore[no-untyped-call]
+            io.BytesIO(artifact.model_bytes), map_location="cpu"
+        )
 
     def check_features(self, feature_names: Sequence[str]) -> None:
         """Fail fast (e.g. on the Spark driver) with the missing and extra feature names."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -96,6 +96,11 @@ class RappScoring(nn.Module):
     ``score`` is NAP or SAP as chosen; ``feature_error_share`` comes from the input space (i = 0).
     """
 
+    if TYPE_CHECKING:  # buffers, typed for mypy; TorchScript cannot read these annotations
+        nap_mean: Tensor
+        nap_components: Tensor
+        nap_singular_values: Tensor
+
     def __init__(
         self,
         network: AutoencoderNetwork,
@@ -159,8 +164,9 @@ class RappScorer(AutoencoderScorer):
         self.score_name = f"rapp_{score}"
         self.singular_value_rtol = singular_value_rtol
 
-    def _build_scoring_module(self, network: nn.Module, standardised_training: Tensor) -> nn.Module:
-        assert isinstance(network, AutoencoderNetwork)
+    def _build_scoring_module(
+        self, network: AutoencoderNetwork, standardised_training: Tensor
+    ) -> nn.Module:
         training_differences = rapp_differences(network, standardised_training, self.layers)
         self.nap_basis_ = NapBasis.fit(training_differences.numpy(), self.singular_value_rtol)
         return RappScoring(network, self.standardiser_, self.layers, self.nap_basis_, self.score)

@@ -49,8 +49,9 @@ def gaussian_kl_divergence(mean: Tensor, log_var: Tensor) -> Tensor:
 
 
 class VaeScoring(nn.Module):
-    """Scoring graph: raw features → {score = negative ELBO at z = μ, reconstruction_error,
-    kl_divergence, feature_error_share}."""
+    """Scoring graph: raw features → {score, reconstruction_error, kl_divergence,
+    feature_error_share}, with score = ½ reconstruction_error + kl_divergence and
+    reconstruction_error = ‖x - f(μ(x))‖² on standardised features."""
 
     def __init__(self, network: VariationalAutoencoderNetwork, standardiser: Standardiser) -> None:
         super().__init__()
@@ -70,7 +71,7 @@ class VaeScoring(nn.Module):
         }
 
 
-class VaeScorer(ReconstructionScorer):
+class VaeScorer(ReconstructionScorer[VariationalAutoencoderNetwork]):
     """VAE trained by maximising the ELBO; score = negative ELBO at the posterior mean."""
 
     model_type = "vae"
@@ -81,13 +82,16 @@ class VaeScorer(ReconstructionScorer):
             n_features, self.training.hidden_dims, self.training.latent_dim
         )
 
-    def _training_loss(self, network: nn.Module, batch: Tensor, generator: torch.Generator) -> Tensor:
+    def _training_loss(
+        self, network: VariationalAutoencoderNetwork, batch: Tensor, generator: torch.Generator
+    ) -> Tensor:
         mean, log_var = network.encode(batch)
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
-        reconstruction = network.decoder(mean + (0.5 * log_var).exp() * noise)
+        reconstruction: Tensor = network.decoder(mean + (0.5 * log_var).exp() * noise)
         error = ((reconstruction - batch) ** 2).sum(dim=1)
         return (0.5 * error + gaussian_kl_divergence(mean, log_var)).mean()
 
-    def _build_scoring_module(self, network: nn.Module, standardised_training: Tensor) -> nn.Module:
-        assert isinstance(network, VariationalAutoencoderNetwork)
+    def _build_scoring_module(
+        self, network: VariationalAutoencoderNetwork, standardised_training: Tensor
+    ) -> nn.Module:
         return VaeScoring(network, self.standardiser_)
