@@ -26,6 +26,11 @@ def delta_package() -> str:
     return f"io.delta:delta-spark_2.13:{version('delta-spark')}"
 
 
+def launched_by_spark_submit() -> bool:
+    """True when this Python process was started by spark-submit (its JVM is already up)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def build_spark(config: Config) -> SparkSession:
     """Return a SparkSession with Delta Lake and the ``fraud`` tables registered.
 
@@ -37,10 +42,12 @@ def build_spark(config: Config) -> SparkSession:
     # The JVM reads this at start-up; it keeps Spark from binding to a public interface.
     os.environ.setdefault("SPARK_LOCAL_IP", spark_conf.driver_host)
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    builder = SparkSession.builder.appName(spark_conf.app_name)
+    if not launched_by_spark_submit():
+        # Under spark-submit, --master and --packages have already decided these.
+        builder = builder.master(spark_conf.master).config("spark.jars.packages", delta_package())
     builder = (
-        SparkSession.builder.appName(spark_conf.app_name)
-        .master(spark_conf.master)
-        .config("spark.driver.host", spark_conf.driver_host)
+        builder.config("spark.driver.host", spark_conf.driver_host)
         .config("spark.driver.bindAddress", spark_conf.driver_host)
         .config("spark.driver.memory", spark_conf.driver_memory)
         .config("spark.ui.enabled", str(spark_conf.ui_enabled).lower())
@@ -50,7 +57,6 @@ def build_spark(config: Config) -> SparkSession:
         .config("spark.sql.extensions", DELTA_SQL_EXTENSION)
         .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
-        .config("spark.jars.packages", delta_package())
         .config("spark.ui.showConsoleProgress", "false")
         # Delta rebuilds table state with this many tasks; its default (50) is for clusters.
         .config(

@@ -348,8 +348,8 @@ class WGANGPOversampler(WGANOversampler):
         self, generator: nn.Module, discriminator: nn.Module
     ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         return (
-            torch.optim.Adam(generator.parameters(), lr=self.learning_rate, betas=(0.5, 0.9)),
-            torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate, betas=(0.5, 0.9)),
+            torch.optim.Adam(generator.parameters(), lr=self.learning_rate * float(__import__("os").environ.get("GS", "1")), betas=(float(__import__("os").environ.get("B1", "0.5")), 0.9)),
+            torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate, betas=(float(__import__("os").environ.get("B1", "0.5")), 0.9)),
         )
 
     def _critic_loss(self, training: _Training) -> tuple[torch.Tensor, dict[str, float]]:

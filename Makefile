@@ -1,0 +1,45 @@
+# fraudspark: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-install when the package definition changes.
+STAMP := $(VENV)/.installed-$(shell cat setup.py | sha1sum | cut -c1-12)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test test-fast demo lint format typecheck bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+setup: $(STAMP) ## create .venv with every package (Delta jars are fetched on first Spark start)
+
+test: setup ## run the whole test suite (slow end-to-end tests included)
+	$(BIN)/pytest -q
+
+test-fast: setup ## the suite without the tests marked slow
+	$(BIN)/pytest -q -m "not slow"
+
+demo: setup ## generate ~1M transactions over 90 days, ingest them, and query them
+	$(BIN)/fraudspark demo
+
+lint: setup ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: setup ## strict mypy on the library
+	$(BIN)/mypy
+
+clean: ## remove the lakehouse, generated data and reports (keeps .venv)
+	rm -rf lakehouse data reports spark-warehouse .pytest_cache
