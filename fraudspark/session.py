@@ -9,6 +9,7 @@ is reused as it is.
 from __future__ import annotations
 
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -42,6 +43,8 @@ def build_spark(config: Config) -> SparkSession:
     # The JVM reads this at start-up; it keeps Spark from binding to a public interface.
     os.environ.setdefault("SPARK_LOCAL_IP", spark_conf.driver_host)
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    # Python workers must run the interpreter that has fraudspark and its packages.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(spark_conf.app_name)
     if not launched_by_spark_submit():
         # Under spark-submit, --master and --packages have already decided these.

@@ -251,6 +251,26 @@ def replace_partitions(
     register_table(spark, config, table)
 
 
+def overwrite_table(spark: SparkSession, config: Config, table: Table, rows: DataFrame) -> None:
+    """Replace a whole table (schema included) in one atomic commit; history stays readable."""
+    writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if table.partition_by:
+        writer = writer.partitionBy(*table.partition_by)
+    writer.save(table_path(config, table))
+    register_table(spark, config, table)
+
+
+def read_table_as_of(
+    spark: SparkSession, config: Config, table: Table, version: int
+) -> DataFrame:
+    """A table exactly as it was at a Delta version (time travel)."""
+    return (
+        spark.read.format("delta")
+        .option("versionAsOf", version)
+        .load(table_path(config, table))
+    )
+
+
 def sql_quote(values: Sequence[object]) -> str:
     """A SQL IN-list of literal values: ``'a', 'b'``."""
     return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)

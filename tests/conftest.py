@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from fraudspark.config import Config, load_config
 from fraudspark.session import build_spark
 
 REPO = Path(__file__).resolve().parent.parent
+# Timestamps collected from Spark are naive local times: make local time UTC, like the session.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,0 +1,213 @@
+"""The feature store: point-in-time rows for training and scoring.
+
+A row is a transaction, its windowed features, and for its customer and its terminal the latest
+monthly values visible at the transaction's time (an as-of join). Monthly values become visible
+at the first instant of the next month; a month without activity is forward-filled from the last
+known month for up to ``monthly_staleness_months`` months, after which the values are null and
+the ``*_month_missing`` indicator is 1.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Literal
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from fraudspark.config import Config
+from fraudspark.features.definitions import (
+    MONTHLY_MEASURES,
+    TRANSACTION_KEYS,
+    FeatureGroup,
+    feature_groups,
+    monthly_feature_columns,
+)
+from fraudspark.features.pipeline import add_months
+from fraudspark.tables import (
+    FEATURES_MONTHLY,
+    FEATURES_WINDOWED,
+    TRAINING_SET_CATALOG,
+    TRAINING_SETS,
+    TRANSACTIONS,
+    Table,
+    ensure_table,
+    read_table_as_of,
+    replace_partitions,
+    table_path,
+    table_version,
+)
+
+log = logging.getLogger(__name__)
+SOURCE_TABLES: tuple[Table, ...] = (TRANSACTIONS, FEATURES_WINDOWED, FEATURES_MONTHLY)
+
+
+def missing_indicator(entity: Literal["customer", "terminal"]) -> str:
+    return f"{'cust' if entity == 'customer' else 'term'}_month_missing"
+
+
+def model_feature_columns(config: Config) -> list[str]:
+    """Every numeric model input the store provides, in a fixed order."""
+    columns = ["tx_amount"]
+    for group in feature_groups(config.features):
+        columns += list(group.columns)
+        if group.frequency == "monthly":
+            columns.append(missing_indicator(_entity(group)))
+    return columns
+
+
+def _entity(group: FeatureGroup) -> Literal["customer", "terminal"]:
+    if group.entity == "transaction":
+        raise ValueError(f"feature group {group.name} is not per entity")
+    return group.entity
+
+
+def monthly_as_of(monthly: DataFrame, group: FeatureGroup, staleness_months: int) -> DataFrame:
+    """For each entity and each month m, the latest monthly row visible during m.
+
+    The row of month k is visible from the start of month k + 1 and is carried forward to months
+    k + 1 .. k + 1 + ``staleness_months``; for each month the youngest candidate wins. Returns
+    ``<entity>_id``, ``effective_month`` and the group's columns.
+    """
+    entity = _entity(group)
+    measures = MONTHLY_MEASURES if entity == "terminal" else MONTHLY_MEASURES[:-1]
+    ages = F.explode(F.sequence(F.lit(1), F.lit(staleness_months + 1))).alias("age_months")
+    candidates = (
+        monthly.where(F.col("entity_type") == entity)
+        .select("entity_id", "month", *measures, ages)
+        .withColumn("effective_month", F.add_months("month", F.col("age_months")))
+    )
+    youngest = Window.partitionBy("entity_id", "effective_month").orderBy("age_months")
+    latest = candidates.withColumn("_rank", F.row_number().over(youngest)).where("_rank = 1")
+    return latest.select(
+        F.col("entity_id").alias(group.entity_key),
+        "effective_month",
+        *[F.col(m).alias(c) for m, c in zip(measures, group.columns, strict=True)],
+    )
+
+
+def assemble_feature_rows(
+    transactions: DataFrame,
+    windowed: DataFrame,
+    monthly: DataFrame,
+    config: Config,
+) -> DataFrame:
+    """Join transactions, their windowed features and the as-of monthly values.
+
+    Pure: callers choose the rows (days, table versions). Returns the transaction keys,
+    ``is_fraud`` (the label as stored now) and :func:`model_feature_columns`.
+    """
+    windowed_group, *monthly_groups = feature_groups(config.features)
+    rows = windowed.select(*TRANSACTION_KEYS, *windowed_group.columns).join(
+        transactions.select("tx_id", "tx_date", "is_fraud"), ["tx_id", "tx_date"], "inner"
+    )
+    rows = rows.withColumn("_tx_month", F.trunc("tx_date", "month"))
+    for group in monthly_groups:
+        as_of = monthly_as_of(monthly, group, config.features.monthly_staleness_months)
+        rows = rows.join(
+            as_of.withColumnRenamed("effective_month", "_tx_month"),
+            [group.entity_key, "_tx_month"],
+            "left",
+        ).withColumn(
+            missing_indicator(_entity(group)),
+            F.col(group.columns[0]).isNull().cast("int"),
+        )
+    return rows.select(*TRANSACTION_KEYS, "is_fraud", *model_feature_columns(config)[1:])
+
+
+def current_versions(spark: SparkSession, config: Config) -> dict[str, int]:
+    """The latest Delta version of each table the store reads."""
+    return {table.name: table_version(spark, config, table) for table in SOURCE_TABLES}
+
+
+def feature_rows(
+    spark: SparkSession,
+    config: Config,
+    start: date,
+    end: date,
+    versions: dict[str, int] | None = None,
+) -> DataFrame:
+    """Feature-store rows for transactions dated ``start``..``end`` inclusive.
+
+    ``versions`` pins each source table to a Delta version (default: the current ones), so the
+    same call later returns the same rows even after the tables changed.
+    """
+    versions = versions or current_versions(spark, config)
+    between = f"tx_date >= '{start}' AND tx_date <= '{end}'"
+    # A month's row serves the next 1 + staleness months.
+    oldest_needed = add_months(start, -(config.features.monthly_staleness_months + 1))
+    monthly = read_table_as_of(spark, config, FEATURES_MONTHLY, versions["features_monthly"])
+    return assemble_feature_rows(
+        read_table_as_of(spark, config, TRANSACTIONS, versions["transactions"]).where(between),
+        read_table_as_of(spark, config, FEATURES_WINDOWED, versions["features_windowed"]).where(
+            between
+        ),
+        monthly.where((F.col("month") >= F.lit(oldest_needed)) & (F.col("month") <= F.lit(end))),
+        config,
+    )
+
+
+@dataclass(frozen=True)
+class TrainingSetReport:
+    name: str
+    rows: int
+    frauds: int
+    versions: dict[str, int]
+
+    def summary(self) -> str:
+        return (
+            f"training set {self.name!r}: {self.rows} rows, {self.frauds} frauds, "
+            f"from table versions {self.versions}"
+        )
+
+
+def build_training_set(
+    spark: SparkSession, config: Config, name: str, start: date, end: date
+) -> TrainingSetReport:
+    """Materialise feature rows into ``fraud.training_sets`` (partition ``name``).
+
+    Replaces that partition only, and records the range and source Delta versions in
+    ``fraud.training_set_catalog``, so the set can be rebuilt exactly.
+    """
+    from delta.tables import DeltaTable
+
+    if not name or "'" in name:
+        raise ValueError(f"invalid training set name: {name!r}")
+    versions = current_versions(spark, config)
+    rows = feature_rows(spark, config, start, end, versions).withColumn(
+        "training_set", F.lit(name)
+    )
+    replace_partitions(spark, config, TRAINING_SETS, rows, f"training_set = '{name}'")
+    written = read_table_as_of(
+        spark, config, TRAINING_SETS, table_version(spark, config, TRAINING_SETS)
+    ).where(F.col("training_set") == name)
+    counts = written.agg(F.count("*"), F.sum("is_fraud")).head()
+    report = TrainingSetReport(name, int(counts[0]), int(counts[1] or 0), versions)
+    entry = spark.createDataFrame(
+        [
+            (
+                name,
+                start,
+                end,
+                report.rows,
+                report.frauds,
+                model_feature_columns(config),
+                versions,
+                datetime.now(timezone.utc),
+            )
+        ],
+        TRAINING_SET_CATALOG.schema,
+    )
+    ensure_table(spark, config, TRAINING_SET_CATALOG)
+    (
+        DeltaTable.forPath(spark, table_path(config, TRAINING_SET_CATALOG))
+        .alias("t")
+        .merge(entry.alias("s"), "t.training_set = s.training_set")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    log.info(report.summary())
+    return report
