@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "merge late fraud labels into fraud.transactions",
     ),
     "sql": ("sql", "run a SQL query against the lakehouse and print the result"),
+    "features": ("features", "compute windowed and monthly features (full or by day)"),
+    "training-set": ("training_set", "materialise feature-store rows for model training"),
+    "demo": ("demo", "the README's end-to-end demonstration"),
 }
 
 

@@ -136,8 +136,7 @@ def generate_transactions(
     if partitions is None:
         expected_rows = customers * days * params.tx_per_day_max / 2
         partitions = max(
-            spark.sparkContext.defaultParallelism,
-            math.ceil(expected_rows / _ROWS_PER_TASK),
+            spark.sparkContext.defaultParallelism, math.ceil(expected_rows / _ROWS_PER_TASK)
         )
     first_midnight = int(datetime.combine(start_date, time(), timezone.utc).timestamp())
     simulated = spark.range(0, customers, numPartitions=partitions).mapInPandas(
@@ -202,11 +201,7 @@ def compromised_terminals(
     ``d + compromised_terminal_days - 1``.
     """
     ids = _daily_draws(
-        terminals,
-        params.compromised_terminals_per_day,
-        days,
-        seed,
-        _Stream.COMPROMISED_TERMINALS,
+        terminals, params.compromised_terminals_per_day, days, seed, _Stream.COMPROMISED_TERMINALS
     )
     return ids.rename(columns={"id": "terminal_id"})
 
@@ -221,11 +216,7 @@ def compromised_customers(
     ``compromised_customer_amount_factor``.
     """
     ids = _daily_draws(
-        customers,
-        params.compromised_customers_per_day,
-        days,
-        seed,
-        _Stream.COMPROMISED_CUSTOMERS,
+        customers, params.compromised_customers_per_day, days, seed, _Stream.COMPROMISED_CUSTOMERS
     )
     return ids.rename(columns={"id": "customer_id"})
 
@@ -291,11 +282,11 @@ def _check_world(
     checks = [
         (
             1 <= customers < CUSTOMER_ID_LIMIT,
-            f"customers must be in 1..{CUSTOMER_ID_LIMIT - 1}",
+            f"customers must be in 1..{CUSTOMER_ID_LIMIT - 1}, got {customers}",
         ),
-        (terminals >= 1, "terminals must be at least 1"),
-        (1 <= days <= MAX_DAYS, f"days must be in 1..{MAX_DAYS}"),
-        (seed >= 0, "seed must be non-negative"),
+        (terminals >= 1, f"terminals must be at least 1, got {terminals}"),
+        (1 <= days <= MAX_DAYS, f"days must be in 1..{MAX_DAYS}, got {days}"),
+        (seed >= 0, f"seed must be non-negative, got {seed}"),
         (
             params.amount_mean_min <= params.amount_mean_max,
             "amount_mean_min must not exceed amount_mean_max",
@@ -308,10 +299,7 @@ def _check_world(
             params.account_takeover_tx_min <= params.account_takeover_tx_max,
             "account_takeover_tx_min must not exceed account_takeover_tx_max",
         ),
-        (
-            params.card_testing_max_amount >= 0.01,
-            "card_testing_max_amount must be at least 0.01",
-        ),
+        (params.card_testing_max_amount >= 0.01, "card_testing_max_amount must be at least 0.01"),
         (
             params.card_testing_span_minutes <= SECONDS_PER_DAY / 60,
             "card_testing_span_minutes must fit in a day (at most 1440)",
@@ -488,14 +476,10 @@ class _Simulation:
         """The payments of ``customer_ids``, labelled, in ``_SIMULATED_SCHEMA``."""
         parts = [self._customer(int(customer_id)) for customer_id in customer_ids]
         customer_id = np.repeat(customer_ids, [part.seconds.size for part in parts])
-        seconds, terminal_id, amount, scenario = _Payments.concat(parts)
-        order = np.lexsort((seconds, customer_id))
-        customer_id, seconds = customer_id[order], seconds[order]
-        terminal_id, amount, scenario = (
-            terminal_id[order],
-            amount[order],
-            scenario[order],
-        )
+        merged = _Payments.concat(parts)
+        order = np.lexsort((merged.seconds, customer_id))
+        customer_id = customer_id[order]
+        seconds, terminal_id, amount, scenario = (column[order] for column in merged)
         day = seconds // SECONDS_PER_DAY
         customer_day = customer_id * self.days + day
         rank = np.arange(customer_day.size) - np.searchsorted(customer_day, customer_day)
@@ -510,11 +494,7 @@ class _Simulation:
             [
                 scenario,
                 np.where(high_amount, FraudScenario.HIGH_AMOUNT, FraudScenario.GENUINE),
-                np.where(
-                    at_compromised,
-                    FraudScenario.COMPROMISED_TERMINAL,
-                    FraudScenario.GENUINE,
-                ),
+                np.where(at_compromised, FraudScenario.COMPROMISED_TERMINAL, FraudScenario.GENUINE),
             ]
         ).astype(np.int32)
         return pd.DataFrame(
@@ -578,7 +558,9 @@ class _Simulation:
         n = int(sizes.sum())
         seconds = (np.repeat(burst_start, sizes) + rng.uniform(0, span, n)).astype(np.int64)
         terminal_id = np.repeat(nearby[rng.integers(0, nearby.size, burst_days.size)], sizes)
-        cents = rng.integers(1, round(p.card_testing_max_amount * 100) + 1, n)
+        # Whole cents from 0.01 up to the maximum (rounding first absorbs 0.29 * 100 = 28.99...).
+        max_cents = math.floor(round(p.card_testing_max_amount * 100, 6))
+        cents = rng.integers(1, max_cents + 1, n)
         return _Payments(
             seconds, terminal_id, cents / 100, _scenario(FraudScenario.CARD_TESTING, n)
         )
@@ -602,8 +584,5 @@ class _Simulation:
         terminal_id = far[rng.integers(0, far.size, day.size)]
         amount = _amounts(rng, profile, day.size)
         return _Payments(
-            seconds,
-            terminal_id,
-            amount,
-            _scenario(FraudScenario.ACCOUNT_TAKEOVER, day.size),
+            seconds, terminal_id, amount, _scenario(FraudScenario.ACCOUNT_TAKEOVER, day.size)
         )

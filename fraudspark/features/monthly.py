@@ -6,6 +6,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from fraudspark.config import FeatureConfig
+from fraudspark.features.windowed import AMOUNT_SCALE
+
+_EXACT = "decimal(38,0)"
 
 MONTHLY_COLUMNS = (
     "entity_type",
@@ -40,18 +43,31 @@ def monthly_features(transactions: DataFrame, config: FeatureConfig) -> DataFram
         transactions.withColumn("month", _month_of(F.col("tx_ts")))
         .withColumn("_label_known", (F.col("tx_ts") <= known_by).cast("int"))
         .withColumn("_known_fraud", F.col("_label_known") * F.coalesce("is_fraud", F.lit(0)))
+        # Exact integer sums (1e-6 units, as the windowed features), so a month's mean and
+        # spread do not depend on how Spark partitioned the rows.
+        .withColumn("_units", F.round(F.col("tx_amount") * AMOUNT_SCALE).cast("long"))
+        .withColumn("_units_big", F.col("_units").cast(_EXACT))
     )
 
     def per_entity(entity: str, counterparty: str) -> DataFrame:
         aggregated = months.groupBy(F.col(f"{entity}_id").alias("entity_id"), "month").agg(
             F.count("*").cast("int").alias("nb_tx"),
-            F.avg("tx_amount").alias("avg_amount"),
-            F.stddev_pop("tx_amount").alias("std_amount"),
+            F.sum("_units").alias("_sum"),
+            F.sum(F.col("_units_big") * F.col("_units_big")).alias("_sum_squares"),
             F.countDistinct(f"{counterparty}_id").cast("int").alias("nb_counterparties"),
             F.sum("_label_known").cast("int").alias("_labelled"),
             F.sum("_known_fraud").alias("_frauds"),
         )
-        with_visibility = aggregated.withColumn("visible_from", visible_from)
+        n, total = F.col("nb_tx"), F.col("_sum")
+        # Population variance n^2 * var = n * sum(x^2) - sum(x)^2, exact in decimals.
+        spread = n.cast(_EXACT) * F.col("_sum_squares") - total.cast(_EXACT) * total.cast(_EXACT)
+        with_visibility = aggregated.withColumns(
+            {
+                "visible_from": visible_from,
+                "avg_amount": total / n / AMOUNT_SCALE,
+                "std_amount": F.sqrt(spread.cast("double")) / n / AMOUNT_SCALE,
+            }
+        )
         if entity == "customer":
             labelled = F.lit(None).cast("int")
             rate = F.lit(None).cast("double")

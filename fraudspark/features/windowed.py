@@ -26,6 +26,8 @@ from fraudspark.features.definitions import (
     windowed_feature_columns,
 )
 
+# Amounts are summed as integers of 1e-6 currency units (payments have 2-3 decimals).
+AMOUNT_SCALE = 1_000_000
 # Composite sort keys stay below this so int64 arithmetic cannot overflow.
 _KEY_LIMIT = 2**62
 
@@ -54,6 +56,7 @@ def entity_window_features(
 
     Arrays are aligned row by row, in any order. Ties in time are in each other's windows
     (frames are over time, not rows). Unknown labels (NaN in ``is_fraud``) count as genuine.
+    Amounts are summed exactly after rounding to 1e-6.
     Returns column name -> values in the input order.
     """
     n = len(entity)
@@ -73,7 +76,10 @@ def entity_window_features(
     if (int(segment[-1]) + 1) * band >= _KEY_LIMIT:
         raise OverflowError("time span too long for one partition; use more partitions")
     position = segment * band + (sorted_ts - t_min) + lookback
-    amount_sums = np.concatenate(([0.0], np.cumsum(amount[order], dtype=np.float64)))
+    # Sums in integer micro-units: exact, so a window's mean does not depend on which other
+    # rows share the partition (an incremental run equals the full one bit for bit).
+    amount_micros = np.rint(amount[order] * AMOUNT_SCALE).astype(np.int64)
+    amount_sums = np.concatenate(([0], np.cumsum(amount_micros)))
     fraud_sums = np.concatenate(([0], np.cumsum(np.nan_to_num(is_fraud[order]).astype(np.int64))))
 
     features: dict[str, np.ndarray] = {}
@@ -93,7 +99,7 @@ def entity_window_features(
         count, total = count_and_sums(window, amount_sums)
         features[spec.count_column(window)] = count
         features[spec.amount_column(window)] = np.divide(
-            total, count, out=np.full(n, np.nan), where=count > 0
+            total / AMOUNT_SCALE, count, out=np.full(n, np.nan), where=count > 0
         )
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)

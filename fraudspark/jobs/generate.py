@@ -26,8 +26,7 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str]) -> int:
     parser = job_parser(
-        "generate",
-        "Write simulated raw transaction files, one directory per day (day=YYYY-MM-DD).",
+        "generate", "Write simulated raw transaction files, one directory per day (day=YYYY-MM-DD)."
     )
     parser.add_argument("--out", required=True, help="directory of the raw files")
     parser.add_argument("--customers", type=_positive, default=5000)

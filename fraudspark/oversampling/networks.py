@@ -47,6 +47,16 @@ def _leaky_mlp(width: int, hidden_dims: Sequence[int]) -> tuple[nn.Sequential, i
     return nn.Sequential(*layers), width
 
 
+def _flat_output(width: int) -> nn.Linear:
+    """A zero-initialised score layer: the discriminator starts flat, so its first slope follows
+    the real-fake difference. A random initial slope pointing the wrong way would be locked in
+    by the gradient penalty, whose cost peaks where the slope passes through zero."""
+    layer = nn.Linear(width, 1)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 class Discriminator(nn.Module):
     """A row (with a one-hot label for conditional GANs) to one unbounded score per row.
 
@@ -56,7 +66,7 @@ class Discriminator(nn.Module):
     def __init__(self, n_features: int, condition_dim: int, hidden_dims: Sequence[int]) -> None:
         super().__init__()
         self.body, width = _leaky_mlp(n_features + condition_dim, hidden_dims)
-        self.score = nn.Linear(width, 1)
+        self.score = _flat_output(width)
 
     def forward(self, rows: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         return self.score(self.body(torch.cat([rows, condition], dim=1))).squeeze(1)
@@ -68,7 +78,7 @@ class AuxiliaryDiscriminator(nn.Module):
     def __init__(self, n_features: int, n_labels: int, hidden_dims: Sequence[int]) -> None:
         super().__init__()
         self.body, width = _leaky_mlp(n_features, hidden_dims)
-        self.score = nn.Linear(width, 1)
+        self.score = _flat_output(width)
         self.classify = nn.Linear(width, n_labels)
 
     def forward(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

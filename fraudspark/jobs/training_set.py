@@ -1,0 +1,23 @@
+"""fraudspark training-set --start D --end D --name NAME"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fraudspark.features.store import build_training_set
+from fraudspark.jobs.common import iso_date, job_config, job_parser, job_session
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = job_parser(
+        "training-set", "Materialise feature-store rows into fraud.training_sets."
+    )
+    parser.add_argument("--start", type=iso_date, required=True)
+    parser.add_argument("--end", type=iso_date, required=True)
+    parser.add_argument("--name", required=True, help="the training set's partition name")
+    args = parser.parse_args(argv)
+    config = job_config(args)
+    spark = job_session(config)
+    report = build_training_set(spark, config, args.name, args.start, args.end)
+    print(report.summary())
+    return 0

@@ -1,0 +1,8 @@
+"""spark-submit entry point for `fraudspark training-set`; the job lives in fraudspark.jobs.training_set."""
+
+import sys
+
+from fraudspark.jobs.training_set import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
