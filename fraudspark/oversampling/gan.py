@@ -105,7 +105,8 @@ class GANOversampler(BaseOversampler):
         batch_size: int = 128,
         noise_dim: int = 32,
         hidden_dims: Sequence[int] = (128, 128),
-        learning_rate: float = 2e-4,
+        generator_learning_rate: float = 2e-4,
+        discriminator_learning_rate: float = 2e-4,
         log_every: int = 10,
     ) -> None:
         super().__init__(
@@ -117,7 +118,8 @@ class GANOversampler(BaseOversampler):
         self.batch_size = batch_size
         self.noise_dim = noise_dim
         self.hidden_dims = hidden_dims
-        self.learning_rate = learning_rate
+        self.generator_learning_rate = generator_learning_rate
+        self.discriminator_learning_rate = discriminator_learning_rate
         self.log_every = log_every
 
     def generator_bytes(self) -> bytes:
@@ -211,8 +213,12 @@ class GANOversampler(BaseOversampler):
         self, generator: nn.Module, discriminator: nn.Module
     ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         return (
-            torch.optim.Adam(generator.parameters(), lr=self.learning_rate, betas=(0.5, 0.999)),
-            torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate, betas=(0.5, 0.999)),
+            torch.optim.Adam(
+                generator.parameters(), lr=self.generator_learning_rate, betas=(0.5, 0.999)
+            ),
+            torch.optim.Adam(
+                discriminator.parameters(), lr=self.discriminator_learning_rate, betas=(0.5, 0.999)
+            ),
         )
 
     def _train_step(self, training: _Training) -> dict[str, float]:
@@ -288,10 +294,15 @@ class WGANOversampler(GANOversampler):
         *,
         n_critic: int = 5,
         clip_value: float = 0.01,
-        learning_rate: float = 5e-5,
+        generator_learning_rate: float = 5e-5,
+        discriminator_learning_rate: float = 5e-5,
         **params: Any,
     ) -> None:
-        super().__init__(learning_rate=learning_rate, **params)
+        super().__init__(
+            generator_learning_rate=generator_learning_rate,
+            discriminator_learning_rate=discriminator_learning_rate,
+            **params,
+        )
         self.n_critic = n_critic
         self.clip_value = clip_value
 
@@ -299,8 +310,8 @@ class WGANOversampler(GANOversampler):
         self, generator: nn.Module, discriminator: nn.Module
     ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         return (
-            torch.optim.RMSprop(generator.parameters(), lr=self.learning_rate),
-            torch.optim.RMSprop(discriminator.parameters(), lr=self.learning_rate),
+            torch.optim.RMSprop(generator.parameters(), lr=self.generator_learning_rate),
+            torch.optim.RMSprop(discriminator.parameters(), lr=self.discriminator_learning_rate),
         )
 
     def _train_step(self, training: _Training) -> dict[str, float]:
@@ -339,17 +350,30 @@ class WGANGPOversampler(WGANOversampler):
     method = "wgan-gp"
 
     def __init__(
-        self, *, gp_weight: float = 10.0, learning_rate: float = 1e-4, **params: Any
+        self,
+        *,
+        gp_weight: float = 10.0,
+        generator_learning_rate: float = 1e-4,
+        discriminator_learning_rate: float = 1e-4,
+        **params: Any,
     ) -> None:
-        super().__init__(learning_rate=learning_rate, **params)
+        super().__init__(
+            generator_learning_rate=generator_learning_rate,
+            discriminator_learning_rate=discriminator_learning_rate,
+            **params,
+        )
         self.gp_weight = gp_weight
 
     def _optimizers(
         self, generator: nn.Module, discriminator: nn.Module
     ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         return (
-            torch.optim.Adam(generator.parameters(), lr=self.learning_rate * float(__import__("os").environ.get("GS", "1")), betas=(float(__import__("os").environ.get("B1", "0.5")), 0.9)),
-            torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate, betas=(float(__import__("os").environ.get("B1", "0.5")), 0.9)),
+            torch.optim.Adam(
+                generator.parameters(), lr=self.generator_learning_rate, betas=(0.5, 0.9)
+            ),
+            torch.optim.Adam(
+                discriminator.parameters(), lr=self.discriminator_learning_rate, betas=(0.5, 0.9)
+            ),
         )
 
     def _critic_loss(self, training: _Training) -> tuple[torch.Tensor, dict[str, float]]:

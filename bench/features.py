@@ -1,0 +1,650 @@
+"""Feature benchmark: the Spark feature job against one DuckDB SQL query, on the same data.
+
+    python bench/features.py [--sizes 1M,5M] [--workdir DIR] [--skip-nightly] [--repeat N]
+
+For each size it simulates ``customers x days`` of payments (5,000 customers, 10,000 terminals,
+180 days; the daily rate is calibrated so the table holds about the size asked for), ingests
+them into ``fraud.transactions`` (Delta) once, caches the result under ``--workdir`` and then,
+in one Spark session (``local[*]``) and one DuckDB connection (``threads = <Spark's cores>``):
+
+* **Spark full job** -- ``compute_features(spark, config)``: read ``fraud.transactions``
+  (Delta), compute the windowed and the monthly features, overwrite
+  ``fraud.features_windowed`` and ``fraud.features_monthly`` (Delta, partitioned), then count
+  the rows written (the job's own report).
+* **Spark windowed only** -- ``windowed_features(...)`` on the same Delta input, written as a
+  Delta table partitioned by ``tx_date`` (the layout of ``fraud.features_windowed``), no monthly.
+* **Spark monthly only** -- ``monthly_features(...)`` written as Delta (for the breakdown).
+* **DuckDB** -- the same windowed features as one SQL query with ``RANGE`` frames, reading the
+  Parquet files of the current ``fraud.transactions`` version (the very files Spark reads) and
+  writing Parquet partitioned by ``tx_date`` (``COPY ... PARTITION_BY``).
+
+It then compares Spark's ``fraud.features_windowed`` with DuckDB's output on every row (full
+outer join on ``tx_id``; counts and flags exact, means and risks within 1e-9 relative).
+
+Nightly: after the full job on the largest size, ``compute_features(spark, config, D, D)`` for
+the last day D (median of ``--nightly-repeat`` runs) against the full job; then the same on a
+dataset with twice the history (360 days, same customers and daily rate, same last day D).
+
+Session start-up, data generation and ingest are not timed as part of the comparison (ingest is
+timed and printed for information). The 1-minute load average is printed before each timing:
+other processes on the machine share its cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+from pyspark.sql import SparkSession
+
+from fraudspark.config import Config, FeatureConfig, load_config
+from fraudspark.features.definitions import (
+    CALENDAR_FEATURES,
+    TRANSACTION_KEYS,
+    Window,
+    WindowSpec,
+    customer_windows,
+    terminal_windows,
+    windowed_feature_columns,
+)
+from fraudspark.features.monthly import monthly_features
+from fraudspark.features.pipeline import compute_features
+from fraudspark.features.windowed import windowed_features
+from fraudspark.generator import (
+    customer_profiles,
+    generate_transactions,
+    terminal_locations,
+    write_raw,
+)
+from fraudspark.ingest import ingest_transactions
+from fraudspark.session import build_spark
+from fraudspark.tables import FEATURES_WINDOWED, TRANSACTIONS, read_table
+
+REPO = Path(__file__).resolve().parent.parent
+CUSTOMERS = 5_000
+TERMINALS = 10_000
+DAYS = 180
+SEED = 42
+# Every dataset ends on this day, so a nightly run for it reads the same calendar month.
+LAST_DAY = date(2025, 6, 29)
+SIZE_UNITS = {"K": 1_000, "M": 1_000_000}
+REL_TOL = 1e-9
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def log(message: str) -> None:
+    stamp = datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp}] {message}", flush=True)
+
+
+def load1() -> float:
+    return os.getloadavg()[0]
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().upper()
+    unit = SIZE_UNITS.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in SIZE_UNITS else text
+    return int(float(number) * unit)
+
+
+@dataclass
+class Timing:
+    seconds: list[float] = field(default_factory=list)
+    load_before: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def timed(label: str, action: Callable[[], Any], timing: Timing | None = None) -> Any:
+    timing = timing if timing is not None else Timing()
+    load = load1()
+    started = time.perf_counter()
+    result = action()
+    elapsed = time.perf_counter() - started
+    timing.seconds.append(elapsed)
+    timing.load_before.append(load)
+    log(f"{label}: {elapsed:.1f} s (load before {load:.2f})")
+    return result
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    label: str
+    target_rows: int
+    customers: int
+    terminals: int
+    days: int
+
+    @property
+    def start_date(self) -> date:
+        return LAST_DAY - timedelta(days=self.days - 1)
+
+    @property
+    def name(self) -> str:
+        return f"{self.label}-c{self.customers}-t{self.terminals}-d{self.days}-s{SEED}"
+
+
+@dataclass
+class Dataset:
+    spec: DatasetSpec
+    root: Path
+    config: Config
+    tx_per_day_max: float
+    rows: int
+    generate_seconds: float | None
+    ingest_seconds: float | None
+
+
+def calibrate_rate(spark: SparkSession, config: Config, spec: DatasetSpec) -> float:
+    """``tx_per_day_max`` giving ``spec.target_rows`` genuine payments in expectation.
+
+    A customer's daily rate is ``u * tx_per_day_max`` with ``u`` uniform in [0, 1] drawn from
+    its own stream, and a customer with no terminal within the radius pays nothing; so the
+    expected row count is ``days * tx_per_day_max * sum(u over customers with a terminal)``
+    (plus a few card-testing and account-takeover payments, ignored here).
+    """
+    unit = config.generator.model_copy(update={"tx_per_day_max": 1.0})
+    profiles = (
+        customer_profiles(spark, unit, customers=spec.customers, seed=SEED)
+        .select("x_customer", "y_customer", "mean_tx_per_day")
+        .toPandas()
+    )
+    terminals = terminal_locations(unit, terminals=spec.terminals, seed=SEED)
+    radius = unit.terminal_radius
+    covered = np.zeros(len(profiles), dtype=bool)
+    xy = profiles[["x_customer", "y_customer"]].to_numpy()
+    for start in range(0, len(xy), 500):
+        block = xy[start : start + 500]
+        squared = ((block[:, None, :] - terminals[None, :, :]) ** 2).sum(axis=2)
+        covered[start : start + 500] = (squared <= radius * radius).any(axis=1)
+    rate_sum = float(profiles["mean_tx_per_day"].to_numpy()[covered].sum())
+    log(
+        f"{spec.label}: {covered.mean():.1%} of customers have a terminal in reach; "
+        f"sum of unit rates {rate_sum:.1f}"
+    )
+    return spec.target_rows / (spec.days * rate_sum)
+
+
+def prepare_dataset(
+    spark: SparkSession,
+    base: Config,
+    spec: DatasetSpec,
+    workdir: Path,
+    rate: float | None = None,
+) -> Dataset:
+    """Generate, write raw Parquet and ingest once; reuse the result when it is there.
+
+    ``rate`` is ``tx_per_day_max``; by default it is calibrated to ``spec.target_rows``."""
+    root = workdir / spec.name
+    marker = root / "dataset.json"
+    config = base.with_lakehouse(str(root / "lakehouse"))
+    if marker.exists():
+        info = json.loads(marker.read_text())
+        log(f"{spec.label}: reusing {root} ({info['rows']:,} rows)")
+        return Dataset(spec, root, config, info["tx_per_day_max"], info["rows"], None, None)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    if rate is None:
+        rate = calibrate_rate(spark, config, spec)
+    params = config.generator.model_copy(update={"tx_per_day_max": rate})
+    log(f"{spec.label}: generating with tx_per_day_max = {rate:.4f}")
+    raw = root / "raw"
+
+    def generate() -> None:
+        frame = generate_transactions(
+            spark,
+            params,
+            customers=spec.customers,
+            terminals=spec.terminals,
+            days=spec.days,
+            start_date=spec.start_date,
+            seed=SEED,
+        )
+        write_raw(frame, str(raw), "parquet")
+
+    generate_timing, ingest_timing = Timing(), Timing()
+    timed(f"{spec.label}: generate + write raw Parquet", generate, generate_timing)
+    report = timed(
+        f"{spec.label}: ingest into fraud.transactions",
+        lambda: ingest_transactions(spark, config, str(raw), "parquet"),
+        ingest_timing,
+    )
+    log(f"{spec.label}: ingest {report.summary()}")
+    if report.quarantined or report.accepted != report.read:
+        raise RuntimeError(f"unexpected ingest outcome: {report}")
+    info = {
+        "rows": report.accepted,
+        "tx_per_day_max": rate,
+        "spec": asdict(spec),
+        "generate_seconds": generate_timing.seconds[0],
+        "ingest_seconds": ingest_timing.seconds[0],
+    }
+    marker.write_text(json.dumps(info, indent=2))
+    return Dataset(
+        spec, root, config, rate, report.accepted, info["generate_seconds"], info["ingest_seconds"]
+    )
+
+
+def transaction_files(spark: SparkSession, config: Config) -> list[str]:
+    """The Parquet files of the current version of ``fraud.transactions``."""
+    files = read_table(spark, config, TRANSACTIONS).inputFiles()
+    return sorted(f.removeprefix("file://").removeprefix("file:") for f in files)
+
+
+# --------------------------------------------------------------------------- DuckDB side
+
+
+def _micros(value: int) -> str:
+    return f"to_microseconds({value}::BIGINT)"
+
+
+def _frame(window: Window) -> str:
+    """(t - lag - length, t - lag] as an inclusive RANGE frame on microsecond timestamps."""
+    upper = "CURRENT ROW" if window.lag_micros == 0 else f"{_micros(window.lag_micros)} PRECEDING"
+    lower = _micros(window.lag_micros + window.length_micros - 1)
+    return f"RANGE BETWEEN {lower} PRECEDING AND {upper}"
+
+
+def _entity_columns(spec: WindowSpec) -> dict[str, str]:
+    columns: dict[str, str] = {}
+    for window in spec.risk_windows:
+        over = f"OVER (PARTITION BY {spec.key} ORDER BY tx_ts {_frame(window)})"
+        count = f"count(*) {over}"
+        frauds = f"sum(coalesce(is_fraud, 0)) {over}"
+        columns[spec.count_column(window)] = f"CAST({count} AS INTEGER)"
+        columns[spec.risk_column(window)] = (
+            f"CAST(coalesce({frauds} / nullif({count}, 0), 0.0) AS DOUBLE)"
+        )
+    for window in spec.amount_windows:
+        over = f"OVER (PARTITION BY {spec.key} ORDER BY tx_ts {_frame(window)})"
+        columns[spec.count_column(window)] = f"CAST(count(*) {over} AS INTEGER)"
+        columns[spec.amount_column(window)] = f"avg(tx_amount) {over}"
+    return columns
+
+
+def duckdb_windowed_query(features: FeatureConfig, files: list[str]) -> str:
+    """``fraud.features_windowed`` for every transaction, as one SQL query."""
+    columns = {
+        # dayofweek: 0 = Sunday ... 6 = Saturday; timestamps are UTC (TimeZone is set to UTC).
+        "tx_during_weekend": "CAST(dayofweek(tx_ts) IN (0, 6) AS INTEGER)",
+        "tx_during_night": "CAST(hour(tx_ts) <= 6 AS INTEGER)",
+        **_entity_columns(customer_windows(features)),
+        **_entity_columns(terminal_windows(features)),
+    }
+    assert list(columns) == windowed_feature_columns(features), "column order drifted"
+    file_list = ", ".join(f"'{f}'" for f in files)
+    select = ",\n  ".join(
+        [*TRANSACTION_KEYS, *(f"{expr} AS {name}" for name, expr in columns.items())]
+    )
+    return (
+        f"SELECT\n  {select}\nFROM (\n"
+        f"  SELECT tx_id, CAST(tx_ts AS TIMESTAMP) AS tx_ts, CAST(tx_date AS DATE) AS tx_date,\n"
+        f"    customer_id, terminal_id, tx_amount, is_fraud\n"
+        f"  FROM read_parquet([{file_list}], hive_partitioning = true)\n)"
+    )
+
+
+def duckdb_connect(threads: int, workdir: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET temp_directory = '{workdir / 'duckdb_tmp'}'")
+    return con
+
+
+def duckdb_run(con: duckdb.DuckDBPyConnection, query: str, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    con.execute(f"COPY ({query}) TO '{out}' (FORMAT parquet, PARTITION_BY (tx_date))")
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+@dataclass
+class Agreement:
+    spark_rows: int
+    duckdb_rows: int
+    mismatching_rows: int
+    by_column: dict[str, int]
+
+    @property
+    def agree(self) -> bool:
+        return self.mismatching_rows == 0 and self.spark_rows == self.duckdb_rows
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection, spark_files: list[str], duck_out: Path, features: FeatureConfig
+) -> Agreement:
+    """Join Spark's and DuckDB's rows on tx_id and count the rows where any feature differs."""
+    spark_list = ", ".join(f"'{f}'" for f in spark_files)
+    conditions: dict[str, str] = {}
+    for name in windowed_feature_columns(features):
+        a, b = f"s.{name}", f"d.{name}"
+        if "_nb_tx_" in name or name in CALENDAR_FEATURES:
+            conditions[name] = f"({a} IS DISTINCT FROM {b})"
+        else:
+            close = (
+                f"({a} = {b} OR abs({a} - {b}) <= {REL_TOL} * greatest(abs({a}), abs({b})) "
+                f"OR (isnan({a}) AND isnan({b})))"
+            )
+            conditions[name] = f"(NOT coalesce({close}, {a} IS NULL AND {b} IS NULL))"
+    missing = "(s.tx_id IS NULL OR d.tx_id IS NULL)"
+    any_diff = " OR ".join([missing, *conditions.values()])
+    per_column = ", ".join(
+        f'count(*) FILTER (WHERE {cond}) AS "{name}"' for name, cond in conditions.items()
+    )
+    query = f"""
+        WITH s AS (SELECT * FROM read_parquet([{spark_list}])),
+             d AS (SELECT * FROM read_parquet('{duck_out}/**/*.parquet', hive_partitioning = true))
+        SELECT count(s.tx_id), count(d.tx_id), count(*) FILTER (WHERE {any_diff}), {per_column}
+        FROM s FULL OUTER JOIN d ON s.tx_id = d.tx_id
+    """
+    row = con.execute(query).fetchone()
+    assert row is not None
+    names = list(conditions)
+    by_column = {n: int(v) for n, v in zip(names, row[3:], strict=True) if v}
+    return Agreement(int(row[0]), int(row[1]), int(row[2]), by_column)
+
+
+# --------------------------------------------------------------------------- Spark side
+
+
+def spark_windowed_only(spark: SparkSession, config: Config, out: Path) -> None:
+    partitions = spark.sparkContext.defaultParallelism * 2  # as compute_features does
+    frame = windowed_features(read_table(spark, config, TRANSACTIONS), config.features, partitions)
+    (
+        frame.write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .partitionBy("tx_date")
+        .save(str(out))
+    )
+
+
+def spark_monthly_only(spark: SparkSession, config: Config, out: Path) -> None:
+    frame = monthly_features(read_table(spark, config, TRANSACTIONS), config.features)
+    (
+        frame.write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .partitionBy("entity_type")
+        .save(str(out))
+    )
+
+
+def warm_up(spark: SparkSession, con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
+    """Run both engines once on ten days so JVM start-up costs (class loading, code generation,
+    Python workers) do not land on the first timed run."""
+    config = dataset.config
+    first = dataset.spec.start_date
+    small = read_table(spark, config, TRANSACTIONS).where(
+        f"tx_date <= '{first + timedelta(days=9)}'"
+    )
+    windowed_features(small, config.features, 4).write.format("delta").mode("overwrite").option(
+        "overwriteSchema", "true"
+    ).partitionBy("tx_date").save(str(dataset.root / "warmup_windowed"))
+    monthly_features(small, config.features).write.format("delta").mode("overwrite").option(
+        "overwriteSchema", "true"
+    ).save(str(dataset.root / "warmup_monthly"))
+    files = [f for f in transaction_files(spark, config) if f"tx_date={first}" in f]
+    duckdb_run(con, duckdb_windowed_query(config.features, files), dataset.root / "warmup_duck")
+
+
+@dataclass
+class SizeResult:
+    label: str
+    rows: int
+    tx_per_day_max: float
+    input_files: int
+    spark_full: Timing
+    spark_windowed: Timing
+    spark_monthly: Timing
+    duckdb: Timing
+    agreement: Agreement
+    ingest_seconds: float | None
+
+
+def bench_size(
+    spark: SparkSession, con: duckdb.DuckDBPyConnection, dataset: Dataset, repeat: int
+) -> SizeResult:
+    config, root, label = dataset.config, dataset.root, dataset.spec.label
+    files = transaction_files(spark, config)
+    log(f"{label}: {dataset.rows:,} rows in {len(files)} Parquet files")
+    full, windowed, monthly, duck = Timing(), Timing(), Timing(), Timing()
+    query = duckdb_windowed_query(config.features, files)
+    duck_out = root / "duckdb_windowed"
+    for i in range(repeat):
+        run = f" (run {i + 1}/{repeat})" if repeat > 1 else ""
+        report = timed(
+            f"{label}: Spark full job{run}", lambda: compute_features(spark, config), full
+        )
+        log(f"{label}: {report.summary()}")
+        timed(
+            f"{label}: Spark windowed only{run}",
+            lambda: spark_windowed_only(spark, config, root / "spark_windowed_only"),
+            windowed,
+        )
+        timed(
+            f"{label}: Spark monthly only{run}",
+            lambda: spark_monthly_only(spark, config, root / "spark_monthly_only"),
+            monthly,
+        )
+        timed(f"{label}: DuckDB windowed{run}", lambda: duckdb_run(con, query, duck_out), duck)
+    spark_files = [
+        f.removeprefix("file://").removeprefix("file:")
+        for f in read_table(spark, config, FEATURES_WINDOWED).inputFiles()
+    ]
+    agreement = compare(con, spark_files, duck_out, config.features)
+    verdict = "agree" if agreement.agree else "DISAGREE"
+    log(
+        f"{label}: results {verdict}: {agreement.mismatching_rows} mismatching rows "
+        f"(Spark {agreement.spark_rows:,} rows, DuckDB {agreement.duckdb_rows:,} rows)"
+        + (f"; by column {agreement.by_column}" if agreement.by_column else "")
+    )
+    return SizeResult(
+        label,
+        dataset.rows,
+        dataset.tx_per_day_max,
+        len(files),
+        full,
+        windowed,
+        monthly,
+        duck,
+        agreement,
+        dataset.ingest_seconds,
+    )
+
+
+@dataclass
+class NightlyResult:
+    label: str
+    days: int
+    rows: int
+    last_day: date
+    full: Timing
+    nightly: Timing
+
+
+def bench_nightly(
+    spark: SparkSession, dataset: Dataset, repeat: int, full: Timing | None
+) -> NightlyResult:
+    config, label = dataset.config, dataset.spec.label
+    if full is None:
+        full = Timing()
+        report = timed(f"{label}: Spark full job", lambda: compute_features(spark, config), full)
+        log(f"{label}: {report.summary()}")
+    nightly = Timing()
+    for i in range(repeat):
+        report = timed(
+            f"{label}: nightly --date {LAST_DAY} (run {i + 1}/{repeat})",
+            lambda: compute_features(spark, config, LAST_DAY, LAST_DAY),
+            nightly,
+        )
+        log(f"{label}: {report.summary()}")
+    return NightlyResult(label, dataset.spec.days, dataset.rows, LAST_DAY, full, nightly)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def print_report(
+    sizes: list[SizeResult], nightly: list[NightlyResult], threads: int, command: str
+) -> None:
+    print()
+    print(f"# Feature benchmark  ({command})")
+    print(
+        f"# Spark local[*] = {threads} cores, DuckDB {duckdb.__version__} threads = {threads}; "
+        f"{CUSTOMERS:,} customers, {TERMINALS:,} terminals, {DAYS} days; "
+        f"load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    header = (
+        f"{'size':<5} {'rows':>10} {'Spark full':>11} {'Spark wind.':>11} {'Spark mon.':>10} "
+        f"{'DuckDB':>8} {'full/Duck':>9} {'wind/Duck':>9} {'results':>8} {'mismatch':>8} "
+        f"{'load':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in sizes:
+        loads = r.spark_full.load_before + r.duckdb.load_before
+        print(
+            f"{r.label:<5} {r.rows:>10,} {r.spark_full.median:>10.1f}s "
+            f"{r.spark_windowed.median:>10.1f}s {r.spark_monthly.median:>9.1f}s "
+            f"{r.duckdb.median:>7.1f}s {r.spark_full.median / r.duckdb.median:>9.2f} "
+            f"{r.spark_windowed.median / r.duckdb.median:>9.2f} "
+            f"{'agree' if r.agreement.agree else 'DISAGREE':>8} "
+            f"{r.agreement.mismatching_rows:>8} {statistics.mean(loads):>5.2f}"
+        )
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        row_growth = large.rows / small.rows
+        print(
+            f"growth {small.label} -> {large.label} (rows x{row_growth:.2f}): "
+            f"Spark full x{large.spark_full.median / small.spark_full.median:.2f}, "
+            f"Spark windowed x{large.spark_windowed.median / small.spark_windowed.median:.2f}, "
+            f"DuckDB x{large.duckdb.median / small.duckdb.median:.2f}"
+        )
+    if nightly:
+        print()
+        print(
+            f"{'nightly':<10} {'days':>5} {'rows':>11} {'full job':>9} {'nightly (median)':>17} "
+            f"{'nightly/full':>12} {'load':>5}"
+        )
+        for n in nightly:
+            runs = ", ".join(f"{s:.1f}" for s in n.nightly.seconds)
+            print(
+                f"{n.label:<10} {n.days:>5} {n.rows:>11,} {n.full.median:>8.1f}s "
+                f"{n.nightly.median:>8.1f}s [{runs}] {n.nightly.median / n.full.median:>8.3f} "
+                f"{statistics.mean(n.nightly.load_before):>5.2f}"
+            )
+        if len(nightly) == 2:
+            base, doubled = nightly
+            print(
+                f"nightly cost when the history doubles ({base.days} -> {doubled.days} days): "
+                f"x{doubled.nightly.median / base.nightly.median:.2f}"
+            )
+
+
+def write_json(
+    path: Path, sizes: list[SizeResult], nightly: list[NightlyResult], command: str
+) -> None:
+    def encode(value: Any) -> Any:
+        if isinstance(value, date):
+            return value.isoformat()
+        raise TypeError(type(value))
+
+    payload = {
+        "command": command,
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "loadavg_at_end": os.getloadavg(),
+        "duckdb": duckdb.__version__,
+        "sizes": [asdict(r) for r in sizes],
+        "nightly": [asdict(n) for n in nightly],
+    }
+    path.write_text(json.dumps(payload, indent=2, default=encode))
+    log(f"results written to {path}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1M,5M", help="target row counts, e.g. 1M,5M")
+    parser.add_argument("--workdir", default="/tmp/fraudspark-bench", help="data cache")
+    parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per size (median)")
+    parser.add_argument("--skip-nightly", action="store_true")
+    parser.add_argument("--nightly-repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    command = "python bench/features.py " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = load_config(args.conf, lakehouse=str(workdir / "unused-lakehouse"))
+    specs = sorted(
+        (
+            DatasetSpec(label.strip(), parse_size(label), CUSTOMERS, TERMINALS, DAYS)
+            for label in args.sizes.split(",")
+        ),
+        key=lambda s: s.target_rows,
+    )
+    log(f"load average {os.getloadavg()}; starting Spark ({base.spark.master})")
+    spark = build_spark(base)
+    threads = spark.sparkContext.defaultParallelism
+    con = duckdb_connect(threads, workdir)
+    log(f"Spark {spark.version} with {threads} cores; DuckDB {duckdb.__version__}")
+
+    datasets = [prepare_dataset(spark, base, spec, workdir) for spec in specs]
+    warm_up(spark, con, datasets[0])
+    sizes = [bench_size(spark, con, d, args.repeat) for d in datasets]
+
+    nightly: list[NightlyResult] = []
+    if not args.skip_nightly:
+        largest, result = datasets[-1], sizes[-1]
+        nightly.append(bench_nightly(spark, largest, args.nightly_repeat, result.spark_full))
+        doubled_spec = DatasetSpec(
+            f"{largest.spec.label}x2d",
+            math.ceil(largest.rows * 2),
+            largest.spec.customers,
+            largest.spec.terminals,
+            largest.spec.days * 2,
+        )
+        # Same customers and daily rate, twice the days: the same traffic, a longer history.
+        doubled = prepare_dataset(spark, base, doubled_spec, workdir, rate=largest.tx_per_day_max)
+        nightly.append(bench_nightly(spark, doubled, args.nightly_repeat, None))
+
+    print_report(sizes, nightly, threads, command)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    write_json(workdir / f"results-{stamp}.json", sizes, nightly, command)
+    con.close()
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""The feature job end to end: nightly runs equal a full recomputation; the training-set job."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+
+from fraudspark.config import Config, GeneratorConfig
+from fraudspark.features.pipeline import compute_features, history_start
+from fraudspark.features.store import build_training_set, feature_rows, model_feature_columns
+from fraudspark.generator import generate_transactions, scenario_counts, write_raw
+from fraudspark.ingest import ingest_transactions
+from fraudspark.tables import FEATURES_MONTHLY, FEATURES_WINDOWED, TRAINING_SETS, read_table
+
+START = date(2025, 1, 1)
+# Every scenario several times in a small world.
+BUSY_FRAUD = GeneratorConfig(
+    high_amount_threshold=150.0,
+    compromised_terminals_per_day=0.2,
+    compromised_customers_per_day=0.3,
+    card_testing_rate=0.01,
+    account_takeover_rate=0.01,
+)
+
+
+def snapshot(spark: SparkSession, config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    windowed = read_table(spark, config, FEATURES_WINDOWED).toPandas()
+    monthly = read_table(spark, config, FEATURES_MONTHLY).toPandas()
+    return (
+        windowed.sort_values("tx_id").reset_index(drop=True),
+        monthly.sort_values(["entity_type", "entity_id", "month"]).reset_index(drop=True),
+    )
+
+
+@pytest.fixture
+def ingested(spark: SparkSession, config: Config, tmp_path: Path) -> Config:
+    """62 days (Jan 1 .. Mar 3) of simulated payments with all scenarios, ingested."""
+    frame = generate_transactions(
+        spark, BUSY_FRAUD, customers=60, terminals=50, days=62, start_date=START, seed=3
+    )
+    assert all(count > 0 for count in scenario_counts(frame).values())
+    write_raw(frame, str(tmp_path / "raw"), "parquet")
+    ingest_transactions(spark, config, str(tmp_path / "raw"), "parquet")
+    return config
+
+
+def test_history_reaches_back_the_longest_window_plus_delay(base_config: Config) -> None:
+    # 30-day terminal window behind a 7-day label delay.
+    assert history_start(base_config, date(2025, 3, 1)) == date(2025, 3, 1) - timedelta(days=37)
+
+
+@pytest.mark.slow
+def test_night_after_night_equals_full_recompute(spark: SparkSession, ingested: Config) -> None:
+    config = ingested
+    compute_features(spark, config, START, date(2025, 2, 26))  # a backfill, as one range
+    for offset in range(5):  # nights across the February/March boundary
+        night = date(2025, 2, 27) + timedelta(days=offset)
+        compute_features(spark, config, night, night)
+    incremental = snapshot(spark, config)
+    compute_features(spark, config, date(2025, 3, 3), date(2025, 3, 3))  # the same night again
+    rerun = snapshot(spark, config)
+    compute_features(spark, config)
+    full = snapshot(spark, config)
+
+    assert len(full[0]) == read_table(spark, config, FEATURES_WINDOWED).count() > 1000
+    assert set(full[1]["month"].astype(str)) == {"2025-01-01", "2025-02-01", "2025-03-01"}
+    for got, expected in zip(incremental + rerun, full + full, strict=True):
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_training_set_records_versions_and_replaces_its_partition(
+    spark: SparkSession, ingested: Config
+) -> None:
+    config = ingested
+    compute_features(spark, config)
+    first = build_training_set(spark, config, "jan", date(2025, 1, 1), date(2025, 1, 31))
+    build_training_set(spark, config, "feb", date(2025, 2, 1), date(2025, 2, 28))
+    again = build_training_set(spark, config, "jan", date(2025, 1, 1), date(2025, 1, 31))
+
+    sets = read_table(spark, config, TRAINING_SETS)
+    jan = sets.where("training_set = 'jan'")
+    expected = feature_rows(spark, config, date(2025, 1, 1), date(2025, 1, 31))
+    assert jan.count() == first.rows == again.rows == expected.count()
+    assert jan.drop("training_set").exceptAll(expected).count() == 0
+    assert sets.where("training_set = 'feb'").count() > 0
+    catalog = spark.sql("SELECT * FROM fraud.training_set_catalog ORDER BY training_set").collect()
+    assert [row["training_set"] for row in catalog] == ["feb", "jan"]
+    assert catalog[1]["source_versions"] == again.versions
+    assert catalog[1]["feature_columns"] == model_feature_columns(config)
+    assert set(again.versions) == {"transactions", "features_windowed", "features_monthly"}
