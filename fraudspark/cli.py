@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sql": ("sql", "run a SQL query against the lakehouse and print the result"),
     "features": ("features", "compute windowed and monthly features (full or by day)"),
     "training-set": ("training_set", "materialise feature-store rows for model training"),
+    "train-scorer": ("train_scorer", "train, export and register an anomaly scorer"),
+    "promote": ("promote", "move a registered model's champion alias to a version"),
+    "score": ("score", "score feature-store rows into fraud.scores"),
+    "evaluate": ("evaluate", "the Fraud Detection Handbook's evaluation protocol"),
     "demo": ("demo", "the README's end-to-end demonstration"),
 }
 

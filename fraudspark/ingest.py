@@ -20,6 +20,7 @@ from fraudspark.tables import (
     QUARANTINE,
     TRANSACTION_SCHEMA,
     TRANSACTIONS,
+    ensure_table,
     merge_insert_new,
     read_table,
     sql_quote,
@@ -306,6 +307,8 @@ def ingest_transactions(
         quarantined=counts.get(QUARANTINED, 0),
         present=counts.get(PRESENT, 0),
     )
+    # The quarantine exists even when empty, so analysts can always query it.
+    ensure_table(spark, config, QUARANTINE)
     if report.quarantined:
         merge_insert_new(
             spark, config, QUARANTINE, _quarantine_rows(classified, "transaction", now)

@@ -121,6 +121,19 @@ TRAINING_SET_CATALOG = Table(
     description="One row per training set: its range and the Delta versions it was built from.",
 )
 
+SCORES = Table(
+    name="scores",
+    keys=("tx_id", "model_name", "model_version"),
+    partition_by=("tx_date",),
+    description="Every scored transaction: score, alert, top attributions, model version.",
+)
+
+EVALUATIONS = Table(
+    name="evaluations",
+    keys=("evaluation_id", "model", "oversampling", "seed"),
+    description="Evaluation-protocol results: one row per (model, oversampling method, seed).",
+)
+
 ALL_TABLES: tuple[Table, ...] = (
     TRANSACTIONS,
     QUARANTINE,
@@ -128,6 +141,8 @@ ALL_TABLES: tuple[Table, ...] = (
     FEATURES_MONTHLY,
     TRAINING_SETS,
     TRAINING_SET_CATALOG,
+    SCORES,
+    EVALUATIONS,
 )
 
 
@@ -198,7 +213,7 @@ def table_version(spark: SparkSession, config: Config, table: Table) -> int:
     from delta.tables import DeltaTable
 
     history = DeltaTable.forPath(spark, table_path(config, table)).history(1)
-    return int(history.select("version").head()[0])
+    return int(history.select("version").first()[0])  # type: ignore[index]
 
 
 def merge_insert_new(
@@ -260,15 +275,9 @@ def overwrite_table(spark: SparkSession, config: Config, table: Table, rows: Dat
     register_table(spark, config, table)
 
 
-def read_table_as_of(
-    spark: SparkSession, config: Config, table: Table, version: int
-) -> DataFrame:
+def read_table_as_of(spark: SparkSession, config: Config, table: Table, version: int) -> DataFrame:
     """A table exactly as it was at a Delta version (time travel)."""
-    return (
-        spark.read.format("delta")
-        .option("versionAsOf", version)
-        .load(table_path(config, table))
-    )
+    return spark.read.format("delta").option("versionAsOf", version).load(table_path(config, table))
 
 
 def sql_quote(values: Sequence[object]) -> str:

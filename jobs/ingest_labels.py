@@ -1,4 +1,4 @@
-"""spark-submit entry point for `fraudspark ingest-labels`; the job lives in fraudspark.jobs.ingest_labels."""
+"""spark-submit entry point for `fraudspark ingest-labels` (see fraudspark.jobs.ingest_labels)."""
 
 import sys
 

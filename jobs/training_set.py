@@ -1,4 +1,4 @@
-"""spark-submit entry point for `fraudspark training-set`; the job lives in fraudspark.jobs.training_set."""
+"""spark-submit entry point for `fraudspark training-set` (see fraudspark.jobs.training_set)."""
 
 import sys
 

@@ -176,7 +176,7 @@ def test_monthly_features_and_label_visibility(spark: SparkSession) -> None:
         20.0,
         pytest.approx(std_jan),
         2,
-    )  # noqa: E501
+    )
     assert rows[("terminal", 9, "2025-01-01")][5:] == (2, 0.5)
     assert rows[("terminal", 8, "2025-02-01")] == ("2025-03-01 00:00:00", 1, 40.0, 0.0, 1, 1, 0.0)
 

@@ -92,8 +92,8 @@ def bad_rows_ingested(
     """One ingest of a file holding a good row and one row per rule, told apart by `case`."""
     directory = tmp_path_factory.mktemp("rules")
     config = base_config.with_lakehouse(str(directory / "lakehouse"))
-    rows = [GOOD + ["good"]] + [row + [str(i)] for i, (row, _) in enumerate(BAD_ROWS)]
-    source = write_csv(directory / "in.csv", rows, HEADER + ["case"])
+    rows = [[*GOOD, "good"]] + [[*row, str(i)] for i, (row, _) in enumerate(BAD_ROWS)]
+    source = write_csv(directory / "in.csv", rows, [*HEADER, "case"])
     report = ingest_transactions(spark, config, source, "csv", now=NOW)
     quarantined = {}
     for q in read_table(spark, config, QUARANTINE).collect():
@@ -183,8 +183,8 @@ def test_conflicting_row_against_the_table_is_quarantined(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:
     ingest_transactions(spark, config, write_csv(tmp_path / "a.csv", [GOOD]), "csv", now=NOW)
-    changed = GOOD[:4] + ["99.0", "0"]
-    relabelled = GOOD[:5] + ["1"]  # the same transaction with a label only: already present
+    changed = [*GOOD[:4], "99.0", "0"]
+    relabelled = [*GOOD[:5], "1"]  # the same transaction with a label only: already present
     conflict = ingest_transactions(
         spark, config, write_csv(tmp_path / "b.csv", [changed]), "csv", now=NOW
     )
@@ -208,7 +208,7 @@ def test_missing_required_column_fails_naming_it(
 def test_extra_columns_are_kept_in_a_map(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:
-    source = write_csv(tmp_path / "in.csv", [GOOD + ["3"]], HEADER + ["tx_fraud_scenario"])
+    source = write_csv(tmp_path / "in.csv", [[*GOOD, "3"]], [*HEADER, "tx_fraud_scenario"])
     ingest_transactions(spark, config, source, "csv", now=NOW)
     row = read_table(spark, config, TRANSACTIONS).head()
     assert row["extra"] == {"tx_fraud_scenario": "3"}
@@ -220,7 +220,8 @@ def test_parquet_and_json_sources(spark: SparkSession, config: Config, tmp_path:
             (1, datetime(2025, 2, 28, 10), 10, 20, 12.5, 0),
             (2, datetime(2025, 2, 28, 11), 10, 20, float("nan"), None),
         ],
-        "tx_id long, tx_ts timestamp, customer_id long, terminal_id long, tx_amount double, is_fraud int",
+        "tx_id long, tx_ts timestamp, customer_id long, terminal_id long, tx_amount double, "
+        "is_fraud int",
     )
     frame.write.parquet(str(tmp_path / "pq"))
     report = ingest_transactions(spark, config, str(tmp_path / "pq"), "parquet", now=NOW)

@@ -109,9 +109,7 @@ def compute_features(
     last_day = next_month(months[-1]) - timedelta(days=1)
     month_rows = transactions.where(_between("tx_date", months[0], last_day))
     monthly = monthly_features(month_rows, config.features)
-    replace_partitions(
-        spark, config, FEATURES_MONTHLY, monthly, f"month IN ({sql_quote(months)})"
-    )
+    replace_partitions(spark, config, FEATURES_MONTHLY, monthly, f"month IN ({sql_quote(months)})")
     return _report(spark, config, "incremental", start, end, history.count())
 
 

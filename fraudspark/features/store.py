@@ -23,7 +23,6 @@ from fraudspark.features.definitions import (
     TRANSACTION_KEYS,
     FeatureGroup,
     feature_groups,
-    monthly_feature_columns,
 )
 from fraudspark.features.pipeline import add_months
 from fraudspark.tables import (
@@ -176,15 +175,13 @@ def build_training_set(
     if not name or "'" in name:
         raise ValueError(f"invalid training set name: {name!r}")
     versions = current_versions(spark, config)
-    rows = feature_rows(spark, config, start, end, versions).withColumn(
-        "training_set", F.lit(name)
-    )
+    rows = feature_rows(spark, config, start, end, versions).withColumn("training_set", F.lit(name))
     replace_partitions(spark, config, TRAINING_SETS, rows, f"training_set = '{name}'")
     written = read_table_as_of(
         spark, config, TRAINING_SETS, table_version(spark, config, TRAINING_SETS)
     ).where(F.col("training_set") == name)
-    counts = written.agg(F.count("*"), F.sum("is_fraud")).head()
-    report = TrainingSetReport(name, int(counts[0]), int(counts[1] or 0), versions)
+    rows, frauds = written.agg(F.count("*"), F.sum("is_fraud")).first()  # type: ignore[misc]
+    report = TrainingSetReport(name, int(rows), int(frauds or 0), versions)
     entry = spark.createDataFrame(
         [
             (

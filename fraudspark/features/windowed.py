@@ -33,7 +33,8 @@ _KEY_LIMIT = 2**62
 
 
 def _timestamps_micros(values: pd.Series) -> np.ndarray:
-    return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    micros: np.ndarray = values.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    return micros
 
 
 def _window_bounds(
@@ -136,7 +137,10 @@ def _add_entity_windows(frame: DataFrame, spec: WindowSpec, partitions: int) -> 
         result[int_columns] = result[int_columns].astype(np.int32)
         yield result
 
-    return frame.repartition(partitions, spec.key).mapInPandas(compute, schema)
+    return frame.repartition(partitions, spec.key).mapInPandas(
+        compute,  # type: ignore[arg-type]
+        schema,
+    )
 
 
 def windowed_features(transactions: DataFrame, config: FeatureConfig, partitions: int) -> DataFrame:

@@ -9,9 +9,7 @@ from fraudspark.jobs.common import iso_date, job_config, job_parser, job_session
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = job_parser(
-        "features", "Compute fraud.features_windowed and fraud.features_monthly."
-    )
+    parser = job_parser("features", "Compute fraud.features_windowed and fraud.features_monthly.")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--full", action="store_true", help="recompute every day")
     mode.add_argument("--date", type=iso_date, help="compute one day incrementally")

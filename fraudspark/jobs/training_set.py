@@ -9,9 +9,7 @@ from fraudspark.jobs.common import iso_date, job_config, job_parser, job_session
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = job_parser(
-        "training-set", "Materialise feature-store rows into fraud.training_sets."
-    )
+    parser = job_parser("training-set", "Materialise feature-store rows into fraud.training_sets.")
     parser.add_argument("--start", type=iso_date, required=True)
     parser.add_argument("--end", type=iso_date, required=True)
     parser.add_argument("--name", required=True, help="the training set's partition name")
