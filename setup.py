@@ -18,6 +18,7 @@ ML = [
     "scikit-learn>=1.5",
     "imbalanced-learn>=0.13",
     "matplotlib>=3.8",
+    "scipy>=1.11",
 ]
 DEV = ["pytest>=8", "ruff>=0.6", "mypy>=1.10", "duckdb>=1.1", "pandas-stubs", "types-PyYAML"]
 
