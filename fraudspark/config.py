@@ -102,6 +102,33 @@ class FeatureConfig(_Strict):
         return sorted(value)
 
 
+class DriftThresholdConfig(_Strict):
+    """A value strictly above its threshold is drift (see fraudspark.monitoring.drift)."""
+
+    psi: float = Field(default=0.2, gt=0)
+    js: float = Field(default=0.1, gt=0)
+    ks: float = Field(default=0.1, gt=0)
+    linf: float = Field(default=0.1, gt=0)
+    missing_share: float = Field(default=0.05, gt=0)
+
+
+class MonitoringConfig(_Strict):
+    thresholds: DriftThresholdConfig = Field(default_factory=DriftThresholdConfig)
+    # Per-column overrides, e.g. a 1% alert rate needs a much tighter L-infinity threshold.
+    feature_thresholds: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {"is_alert": {"linf": 0.005}}
+    )
+    bins: int = Field(default=10, ge=2)
+    # The rolling comparison window, besides the scored day itself.
+    window_days: int = Field(default=7, ge=1)
+    reports_dir: str = "reports"
+
+
+class ScoringConfig(_Strict):
+    # The alert threshold is fixed at training so that this share of training rows alerts.
+    target_alert_rate: float = Field(default=0.01, gt=0, lt=1)
+
+
 class RegistryConfig(_Strict):
     # None: a SQLite-backed MLflow store under the lakehouse root.
     tracking_uri: str | None = None
@@ -113,6 +140,8 @@ class Config(_Strict):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
