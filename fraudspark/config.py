@@ -83,6 +83,8 @@ class GeneratorConfig(_Strict):
     account_takeover_tx_min: int = Field(default=2, ge=1)
     account_takeover_tx_max: int = Field(default=5, ge=1)
     account_takeover_min_distance: float = Field(default=40.0, ge=0)
+    # Injected drift (generate --drift-from D): amounts are multiplied by this from day D.
+    drift_amount_factor: float = Field(default=1.5, gt=0)
 
 
 class FeatureConfig(_Strict):

@@ -121,9 +121,13 @@ def generate_transactions(
     start_date: date,
     seed: int,
     partitions: int | None = None,
+    drift_from: date | None = None,
 ) -> DataFrame:
     """Simulate ``days`` days of payments from ``start_date`` (UTC) by customers ``0..customers-1``
     at terminals ``0..terminals-1``.
+
+    ``drift_from`` injects a shift for monitoring demos and tests: from that day on, every amount
+    is multiplied by ``params.drift_amount_factor`` (customers start paying more).
 
     Returns ``tx_id, tx_ts, customer_id, terminal_id, tx_amount, is_fraud, tx_fraud_scenario``.
     The same arguments give the same rows whatever ``partitions`` (the number of generating
@@ -142,12 +146,19 @@ def generate_transactions(
     simulated = spark.range(0, customers, numPartitions=partitions).mapInPandas(
         simulation.simulate_batches, _SIMULATED_SCHEMA
     )
+    amount = F.col("tx_amount")
+    if drift_from is not None:
+        drift_seconds = int(datetime.combine(drift_from, time(), timezone.utc).timestamp())
+        amount = F.when(
+            F.col("tx_seconds") + first_midnight >= drift_seconds,
+            F.round(amount * params.drift_amount_factor, 2),
+        ).otherwise(amount)
     return simulated.select(
         "tx_id",
         F.timestamp_seconds(F.col("tx_seconds") + first_midnight).alias("tx_ts"),
         "customer_id",
         "terminal_id",
-        "tx_amount",
+        amount.alias("tx_amount"),
         (F.col("tx_fraud_scenario") > 0).cast("int").alias("is_fraud"),
         "tx_fraud_scenario",
     )

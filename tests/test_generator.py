@@ -342,3 +342,17 @@ def test_generate_job_writes_files_and_reports_scenarios(
     printed = capsys.readouterr().out
     assert f"to {out} as csv" in printed and "card_testing" in printed
     assert sorted(p.name for p in out.glob("day=*")) == ["day=2025-03-01", "day=2025-03-02"]
+
+
+def test_injected_drift_scales_amounts_from_its_day_only(
+    spark: SparkSession, baseline: pd.DataFrame
+) -> None:
+    drift_day = START + pd.Timedelta(days=5).to_pytimedelta()
+    drifted = simulate(spark, town(drift_amount_factor=1.5), drift_from=drift_day)
+    assert drifted["tx_id"].tolist() == baseline["tx_id"].tolist()
+    after = drifted["tx_ts"] >= pd.Timestamp(drift_day)
+    assert 0 < after.sum() < len(drifted)
+    pd.testing.assert_frame_equal(drifted[~after], baseline[~after])
+    # x1.5 rounded to cents (Spark rounds halves up, so compare within half a cent).
+    expected = baseline.loc[after, "tx_amount"] * 1.5
+    np.testing.assert_allclose(drifted.loc[after, "tx_amount"], expected, atol=0.005 + 1e-9)

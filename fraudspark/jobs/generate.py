@@ -35,6 +35,12 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--start-date", type=iso_date, default=date(2025, 1, 1))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--format", default="parquet", choices=RAW_FORMATS)
+    parser.add_argument(
+        "--drift-from",
+        type=iso_date,
+        default=None,
+        help="inject drift: amounts x generator.drift_amount_factor from this day on",
+    )
     args = parser.parse_args(argv)
     config = job_config(args)
     spark = job_session(config)
@@ -46,6 +52,7 @@ def main(argv: Sequence[str]) -> int:
         days=args.days,
         start_date=args.start_date,
         seed=args.seed,
+        drift_from=args.drift_from,
     ).persist()
     try:
         write_raw(transactions, args.out, args.format)
