@@ -67,7 +67,7 @@ class BaseOversampler(ABC):
                 f"sampling_ratio {self.sampling_ratio} is already reached "
                 f"({counts.min()} minority / {counts.max()} majority rows): increase it"
             )
-        return wanted
+        return int(wanted)
 
     @abstractmethod
     def _fit_resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

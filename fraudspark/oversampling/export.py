@@ -63,6 +63,10 @@ class SyntheticRowGenerator:
         ``label`` asks a conditional generator for one class or sub-type; None draws labels with
         ``label_weights``.
         """
+        if n < 0:
+            raise ValueError(f"cannot sample {n} rows")
+        if n == 0:  # an empty Spark partition
+            return np.empty((0, len(self.feature_names)))
         if label is not None and label not in self.labels:
             raise ValueError(f"label {label!r} is not one of this generator's {self.labels}")
         rng = torch.Generator().manual_seed(seed)

@@ -6,8 +6,10 @@ either both classes (``condition="class"``: the generator is then asked for the 
 or the minority rows split into ``n_subtypes`` fraud sub-types by k-means
 (``condition="subtype"``: sub-types are generated in their observed proportions).
 
-An epoch is ``ceil(training rows / batch_size)`` generator updates; Wasserstein GANs update the
+An epoch is ``ceil(minority rows / batch_size)`` generator updates whatever the variant, so
+training time follows the fraud count, not the training set's size; Wasserstein GANs update the
 critic ``n_critic`` times before each. Every minibatch is drawn afresh (:class:`MinibatchSampler`).
+Learning rates fall linearly to zero over training.
 Progress goes to the ``fraudspark.oversampling.gan`` logger; per-epoch mean losses are kept in
 ``loss_history_``.
 """
@@ -81,7 +83,8 @@ class _Training:
 
     def fake_rows(self, codes: torch.Tensor) -> torch.Tensor:
         noise = torch.randn(len(codes), self.generator.noise_dim, generator=self.rng)
-        return self.generator(noise, self.condition(codes))
+        rows: torch.Tensor = self.generator(noise, self.condition(codes))
+        return rows
 
 
 class GANOversampler(BaseOversampler):
@@ -141,8 +144,8 @@ class GANOversampler(BaseOversampler):
     def _train(
         self, X: np.ndarray, y: np.ndarray, init_seed: int, train_seed: int
     ) -> SyntheticRowGenerator:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be positive")
+        if min(self.epochs, self.batch_size, self.log_every) < 1:
+            raise ValueError("epochs, batch_size and log_every must be positive")
         labelled = self._training_labels(X, y, train_seed)
         transform = TabularTransform.fit(labelled.rows, self.schema_)
         n_features = X.shape[1]
@@ -166,7 +169,7 @@ class GANOversampler(BaseOversampler):
         )
         generator.train()
         discriminator.train()
-        steps_per_epoch = math.ceil(len(labelled.rows) / self.batch_size)
+        steps_per_epoch = math.ceil(np.sum(y == self.minority_class_) / self.batch_size)
         # Learning rates fall linearly to zero: GAN iterates circle the equilibrium, and a
         # shrinking step lets the last generator settle near it instead of wherever it was.
         total_steps = self.epochs * steps_per_epoch
@@ -267,11 +270,11 @@ class _ConditionalGAN(GANOversampler):
         rows = X[y == self.minority_class_]
         if not 1 <= self.n_subtypes <= len(rows):
             raise ValueError(f"n_subtypes must lie in [1, {len(rows)} minority rows]")
-        kmeans = KMeans(n_clusters=self.n_subtypes, n_init=10, random_state=seed % 2**32)
+        kmeans = KMeans(n_clusters=self.n_subtypes, n_init=10, random_state=seed)
         standard = TabularTransform.fit(rows, self.schema_).transform(rows)
         codes = kmeans.fit_predict(standard).astype(np.int64)
-        weights = np.bincount(codes, minlength=self.n_subtypes) / len(codes)
-        return _TrainingLabels(rows, codes, list(range(self.n_subtypes)), weights.tolist())
+        shares = np.bincount(codes, minlength=self.n_subtypes) / len(codes)
+        return _TrainingLabels(rows, codes, list(range(self.n_subtypes)), shares.tolist())
 
 
 class CGANOversampler(_ConditionalGAN):
@@ -344,8 +347,8 @@ class WGANOversampler(GANOversampler):
 
 class WGANGPOversampler(WGANOversampler):
     """WGAN-GP (Gulrajani et al., 2017): the Lipschitz constraint as a per-sample gradient
-    penalty on interpolates (weight ``gp_weight``, 10 in the paper) instead of clipping;
-    Adam(0.5, 0.9)."""
+    penalty on interpolates instead of clipping, with the paper's ``gp_weight`` 10, learning
+    rate 1e-4 and Adam betas (0, 0.9). (The authors' own 2-D toy script uses weight 0.1.)"""
 
     method = "wgan-gp"
 
@@ -369,10 +372,10 @@ class WGANGPOversampler(WGANOversampler):
     ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         return (
             torch.optim.Adam(
-                generator.parameters(), lr=self.generator_learning_rate, betas=(0.5, 0.9)
+                generator.parameters(), lr=self.generator_learning_rate, betas=(0.0, 0.9)
             ),
             torch.optim.Adam(
-                discriminator.parameters(), lr=self.discriminator_learning_rate, betas=(0.5, 0.9)
+                discriminator.parameters(), lr=self.discriminator_learning_rate, betas=(0.0, 0.9)
             ),
         )
 
@@ -444,5 +447,5 @@ class ACGANOversampler(_ConditionalGAN):
 
 def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad()
-    loss.backward()
+    torch.autograd.backward(loss)
     optimizer.step()

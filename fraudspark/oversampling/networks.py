@@ -34,7 +34,8 @@ class Generator(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        return self.layers(torch.cat([noise, condition], dim=1))
+        rows: torch.Tensor = self.layers(torch.cat([noise, condition], dim=1))
+        return rows
 
 
 def _leaky_mlp(width: int, hidden_dims: Sequence[int]) -> tuple[nn.Sequential, int]:
@@ -69,7 +70,8 @@ class Discriminator(nn.Module):
         self.score = _flat_output(width)
 
     def forward(self, rows: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        return self.score(self.body(torch.cat([rows, condition], dim=1))).squeeze(1)
+        scores: torch.Tensor = self.score(self.body(torch.cat([rows, condition], dim=1)))
+        return scores.squeeze(1)
 
 
 class AuxiliaryDiscriminator(nn.Module):
@@ -104,7 +106,8 @@ def gradient_penalty(
     interpolates = (mix * real + (1 - mix) * fake).requires_grad_(True)
     # Scores of different rows are independent, so the gradient of their sum is per-row.
     (gradients,) = torch.autograd.grad(critic(interpolates).sum(), interpolates, create_graph=True)
-    return weight * ((gradients.norm(2, dim=1) - 1) ** 2).mean()
+    penalty: torch.Tensor = weight * ((gradients.norm(2, dim=1) - 1) ** 2).mean()
+    return penalty
 
 
 class MinibatchSampler:

@@ -7,10 +7,10 @@ rules follow configuration: with minute windows ``[15, 30, 60]`` the columns ``c
 ==========  ===========================================  =====================================
 kind        names                                        valid values
 ==========  ===========================================  =====================================
-``flag``    ``tx_during_*``, ``is_*``                    0 or 1
+``flag``    ``tx_during_*``, ``is_*``, ``*_missing``     0 or 1
 ``count``   ``*nb_*`` (``cust_nb_tx_7d``)                integers >= 0, and no larger than the
                                                          same count over a longer window
-``ratio``   ``*risk*`` (``term_risk_30d``)               in [0, 1]
+``ratio``   ``*risk*``, ``*rate*`` (``term_risk_30d``)   in [0, 1]
 ``amount``  ``*amount*`` (``tx_amount``)                 >= 0 (skewed: modelled in log space)
 ``real``    anything else                                any finite number
 ==========  ===========================================  =====================================
@@ -29,13 +29,13 @@ ColumnKind = Literal["flag", "count", "ratio", "amount", "real"]
 
 # First match wins; a name matching none is "real".
 KIND_PATTERNS: tuple[tuple[ColumnKind, re.Pattern[str]], ...] = (
-    ("flag", re.compile(r"^(tx_during|is)_")),
+    ("flag", re.compile(r"^(tx_during|is)_|_missing$")),
     ("count", re.compile(r"(^|_)nb(_|$)")),
-    ("ratio", re.compile(r"(^|_)risk(_|$)")),
+    ("ratio", re.compile(r"(^|_)(risk|rate)(_|$)")),
     ("amount", re.compile(r"(^|_)amount(_|$)")),
 )
 # `cust_nb_tx_15m` -> stem `cust_nb_tx`, window 15 minutes; day and minute windows nest separately.
-WINDOW_SUFFIX = re.compile(r"^(?P<stem>.+)_(?P<length>\d+)(?P<unit>[mhd])$")
+WINDOW_SUFFIX = re.compile(r"^(?P<stem>.+)_(?P<length>\d+)(?P<unit>[md])$")
 
 
 def column_kind(name: str) -> ColumnKind:
@@ -191,7 +191,8 @@ class TabularTransform:
         return cls(schema, center, scale, standard.min(axis=0), standard.max(axis=0))
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
-        return (_unscaled(rows, self.schema) - self.center) / self.scale
+        standard: np.ndarray = (_unscaled(rows, self.schema) - self.center) / self.scale
+        return standard
 
     def inverse_transform(self, standard: np.ndarray) -> np.ndarray:
         unscaled = np.clip(standard, self.low, self.high) * self.scale + self.center
