@@ -1,8 +1,10 @@
 """fraudspark demo: the README's end-to-end run on ~1M simulated transactions.
 
-Generate 90 days of payments, ingest them losslessly, compute the features, build a training
-set, then show the tables and answer one analyst question in SQL. Every step is idempotent, so
-running the demo again leaves the same tables.
+Generate 90 days of payments (amounts drift x1.5 on the last two), ingest and featurise the
+first 83, build a training set, train and register a RaPP scorer, then run the last seven days
+as nightly runs (ingest, features, score, monitor): the drift alarm, the report path and the
+last night's top alerts with their reasons are printed, then the tables and an example query.
+Every step is idempotent, so running the demo again leaves the same tables.
 """
 
 from __future__ import annotations
@@ -11,14 +13,23 @@ import time
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+from pyspark.sql import functions as F
+
 from fraudspark.features.pipeline import compute_features
 from fraudspark.features.store import build_training_set
 from fraudspark.generator import generate_transactions, write_raw
 from fraudspark.ingest import ingest_transactions
 from fraudspark.jobs.common import job_config, job_parser, job_session
+from fraudspark.nightly import backfill
+from fraudspark.registry import MODEL_NAMES, champion_version, register_scorer
+from fraudspark.scoring.base import TrainingConfig
+from fraudspark.scoring.spark import alert_reasons, train_scorer
 from fraudspark.tables import ALL_TABLES, qualified_name, table_exists
 
 START = date(2025, 1, 1)
+NIGHTS = 7  # the last week runs as nightly runs
+DRIFT_DAYS = 2  # amounts drift on the last two nights
+TRAINING_DAYS = 14
 EXAMPLE_QUERY = """
 SELECT tx_date,
        count(*)                                   AS transactions,
@@ -48,6 +59,8 @@ def main(argv: Sequence[str]) -> int:
         print(f"\n== {title}  [{time.monotonic() - began:5.0f} s]")
 
     step(f"generate {args.days} days for {args.customers} customers -> {args.raw}")
+    last_day = START + timedelta(days=args.days - 1)
+    first_night = last_day - timedelta(days=NIGHTS - 1)
     transactions = generate_transactions(
         spark,
         config.generator,
@@ -56,14 +69,18 @@ def main(argv: Sequence[str]) -> int:
         days=args.days,
         start_date=START,
         seed=args.seed,
+        drift_from=last_day - timedelta(days=DRIFT_DAYS - 1),
     )
-    write_raw(transactions, args.raw, "parquet")
+    history_root, nights_root = f"{args.raw}/history", f"{args.raw}/nights"
+    tonight = F.col("tx_ts") >= F.lit(str(first_night)).cast("timestamp")
+    write_raw(transactions.where(~tonight), history_root, "parquet")
+    write_raw(transactions.where(tonight), nights_root, "parquet")
 
-    step("ingest into fraud.transactions")
-    print(ingest_transactions(spark, config, args.raw, "parquet").summary())
+    step(f"ingest the history ({START} .. {first_night - timedelta(days=1)})")
+    print(ingest_transactions(spark, config, history_root, "parquet").summary())
 
-    step("features: fraud.features_windowed and fraud.features_monthly (full)")
-    print(compute_features(spark, config).summary())
+    step("features: fraud.features_windowed and fraud.features_monthly")
+    print(compute_features(spark, config, START, first_night - timedelta(days=1)).summary())
     spark.sql(
         "SELECT tx_id, tx_ts, customer_id, cust_nb_tx_1d, cust_avg_amount_7d, cust_nb_tx_15m, "
         "term_nb_tx_60m, term_risk_30d FROM fraud.features_windowed "
@@ -73,6 +90,28 @@ def main(argv: Sequence[str]) -> int:
     step("feature store: training set 'demo-train' (first 60 days)")
     last_training_day = START + timedelta(days=min(args.days, 60) - 1)
     print(build_training_set(spark, config, "demo-train", START, last_training_day).summary())
+
+    train_end = first_night - timedelta(days=1)
+    train_start = train_end - timedelta(days=TRAINING_DAYS - 1)
+    step(f"train RaPP on {train_start} .. {train_end} (known frauds left out) and register it")
+    name = MODEL_NAMES["rapp"]
+    try:
+        print(f"{name} is registered already: champion is version {champion_version(config, name)}")
+    except ValueError:
+        trained = train_scorer(
+            spark, config, "rapp", train_start, train_end,
+            training=TrainingConfig(epochs=10, seed=1),
+            target_alert_rate=config.scoring.target_alert_rate,
+        )  # fmt: skip
+        version = register_scorer(config, name, trained.artifact, trained.params)
+        metrics = trained.artifact.metadata["training_metrics"]
+        print(f"registered {name}/{version} (training metrics {metrics})")
+
+    step(f"nightly runs {first_night} .. {last_day} (drift injected from the last {DRIFT_DAYS})")
+    backfill(spark, config, first_night, last_day, nights_root)
+
+    step(f"the last night's top alerts ({last_day}) and why")
+    alert_reasons(spark, config, last_day, last_day).drop("tx_date").show(10, truncate=False)
 
     step(f"tables in {config.lakehouse.database} (data under {config.lakehouse_root})")
     for table in ALL_TABLES:
