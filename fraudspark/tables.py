@@ -121,17 +121,175 @@ TRAINING_SET_CATALOG = Table(
     description="One row per training set: its range and the Delta versions it was built from.",
 )
 
+AUGMENTED_TRAINING_SETS = Table(
+    name="augmented_training_sets",
+    # Synthetic rows have no transaction: tx_id is null and synthetic_id numbers them.
+    keys=("training_set", "method", "tx_id", "synthetic_id"),
+    partition_by=("training_set", "method"),
+    description=(
+        "A training set's rows plus the synthetic fraud rows of one oversampling method "
+        "(is_synthetic), with the generator's registry version."
+    ),
+)
+
+OVERSAMPLING_QUALITY = Table(
+    name="oversampling_quality",
+    keys=("training_set", "method", "metric", "feature"),
+    schema=T.StructType(
+        [
+            T.StructField("training_set", T.StringType(), False),
+            T.StructField("method", T.StringType(), False),
+            T.StructField("generator_version", T.IntegerType(), True),
+            # ks | wasserstein (per feature); correlation_difference, two_sample_auc,
+            # tstr_average_precision, invalid_rows, mean_ks, mean_wasserstein ("*": all features).
+            T.StructField("metric", T.StringType(), False),
+            T.StructField("feature", T.StringType(), False),
+            T.StructField("value", T.DoubleType(), True),
+            T.StructField("real_rows", T.LongType(), False),
+            T.StructField("synthetic_rows", T.LongType(), False),
+            T.StructField("computed_at", T.TimestampType(), False),
+        ]
+    ),
+    description="How close each method's synthetic fraud rows are to the real ones.",
+)
+
 SCORES = Table(
     name="scores",
     keys=("tx_id", "model_name", "model_version"),
     partition_by=("tx_date",),
+    schema=T.StructType(
+        [
+            T.StructField("tx_id", T.LongType(), False),
+            T.StructField("tx_ts", T.TimestampType(), False),
+            T.StructField("tx_date", T.DateType(), False),
+            T.StructField("customer_id", T.LongType(), False),
+            T.StructField("terminal_id", T.LongType(), False),
+            T.StructField("model_name", T.StringType(), False),
+            T.StructField("model_version", T.IntegerType(), False),
+            T.StructField("score", T.DoubleType(), False),  # higher = more anomalous
+            # Score terms, null where the model has none: RaPP's SAP and NAP, the VAE's two.
+            T.StructField("sap", T.DoubleType(), True),
+            T.StructField("nap", T.DoubleType(), True),
+            T.StructField("reconstruction_error", T.DoubleType(), True),
+            T.StructField("kl_divergence", T.DoubleType(), True),
+            T.StructField("is_alert", T.BooleanType(), False),
+            # Largest shares of the input-space squared reconstruction error, largest first.
+            T.StructField("top_features", T.ArrayType(T.StringType(), False), False),
+            T.StructField("top_feature_shares", T.ArrayType(T.DoubleType(), False), False),
+            T.StructField("scored_at", T.TimestampType(), False),
+        ]
+    ),
     description="Every scored transaction: score, alert, top attributions, model version.",
 )
 
 EVALUATIONS = Table(
     name="evaluations",
     keys=("evaluation_id", "model", "oversampling", "seed"),
+    schema=T.StructType(
+        [
+            # Hash of the protocol, its dates, the data versions and the training settings.
+            T.StructField("evaluation_id", T.StringType(), False),
+            T.StructField("model", T.StringType(), False),  # ae | vae | rapp-sap | rapp-nap ...
+            T.StructField("oversampling", T.StringType(), False),  # none | smote | gan ...
+            T.StructField("seed", T.IntegerType(), False),
+            T.StructField("auc_roc", T.DoubleType(), True),
+            T.StructField("average_precision", T.DoubleType(), True),
+            T.StructField("cp_at_100", T.DoubleType(), True),
+            T.StructField("cp_at_100_per_day", T.ArrayType(T.DoubleType(), False), False),
+            T.StructField("train_start", T.DateType(), False),
+            T.StructField("train_end", T.DateType(), False),
+            T.StructField("test_start", T.DateType(), False),
+            T.StructField("test_end", T.DateType(), False),
+            T.StructField("delay_days", T.IntegerType(), False),
+            T.StructField("train_rows", T.LongType(), False),
+            T.StructField("test_rows", T.LongType(), False),
+            T.StructField("test_frauds", T.LongType(), False),
+            # The trained artifact's fingerprint (sha256 of its TorchScript bytes and metadata).
+            T.StructField("model_version", T.StringType(), False),
+            T.StructField("data_versions", T.MapType(T.StringType(), T.LongType()), False),
+            T.StructField("evaluated_at", T.TimestampType(), False),
+        ]
+    ),
     description="Evaluation-protocol results: one row per (model, oversampling method, seed).",
+)
+
+DRIFT = Table(
+    name="drift",
+    keys=("monitor_date", "model", "model_version", "window_days", "feature", "metric"),
+    partition_by=("monitor_date",),
+    schema=T.StructType(
+        [
+            T.StructField("monitor_date", T.DateType(), False),
+            T.StructField("model", T.StringType(), False),
+            T.StructField("model_version", T.IntegerType(), False),
+            # 1: the scored day against training data; N: the last N days against it.
+            T.StructField("window_days", T.IntegerType(), False),
+            T.StructField("feature", T.StringType(), False),
+            T.StructField("metric", T.StringType(), False),
+            T.StructField("value", T.DoubleType(), True),
+            T.StructField("threshold", T.DoubleType(), False),
+            T.StructField("drifted", T.BooleanType(), False),
+        ]
+    ),
+    description="Drift of each model input, the score and the alert rate against training data.",
+)
+
+FEATURE_IMPORTANCE = Table(
+    name="feature_importance",
+    keys=("importance_date", "model", "model_version", "feature"),
+    partition_by=("importance_date",),
+    schema=T.StructType(
+        [
+            T.StructField("importance_date", T.DateType(), False),
+            T.StructField("model", T.StringType(), False),
+            T.StructField("model_version", T.IntegerType(), False),
+            T.StructField("feature", T.StringType(), False),
+            # Mean attribution share over the day's scores (0 where not in a row's top three).
+            T.StructField("importance", T.DoubleType(), False),
+            T.StructField("training_importance", T.DoubleType(), False),
+        ]
+    ),
+    description="Daily mean attribution per feature and model, beside its value at training.",
+)
+
+RETRAIN_HINTS = Table(
+    name="retrain_hints",
+    keys=("monitor_date", "model", "model_version"),
+    partition_by=("monitor_date",),
+    schema=T.StructType(
+        [
+            T.StructField("monitor_date", T.DateType(), False),
+            T.StructField("model", T.StringType(), False),
+            T.StructField("model_version", T.IntegerType(), False),
+            T.StructField("drifted_features", T.ArrayType(T.StringType()), False),
+            # Largest value / threshold among the drifted metrics (1 = at the threshold).
+            T.StructField("severity", T.DoubleType(), False),
+            T.StructField("max_by_metric", T.MapType(T.StringType(), T.DoubleType()), False),
+        ]
+    ),
+    description="A row per model and day when drift suggests retraining, naming the features.",
+)
+
+RUNS = Table(
+    name="runs",
+    keys=("run_id", "step"),
+    partition_by=("run_date",),
+    schema=T.StructType(
+        [
+            T.StructField("run_id", T.StringType(), False),
+            T.StructField("run_date", T.DateType(), False),
+            T.StructField("step", T.StringType(), False),
+            T.StructField("status", T.StringType(), False),  # succeeded | failed | skipped
+            T.StructField("started_at", T.TimestampType(), False),
+            T.StructField("duration_s", T.DoubleType(), False),
+            T.StructField("rows_in", T.LongType(), True),
+            T.StructField("rows_out", T.LongType(), True),
+            # Model and table versions the step used or produced, and its summary line.
+            T.StructField("details", T.MapType(T.StringType(), T.StringType()), True),
+            T.StructField("error", T.StringType(), True),
+        ]
+    ),
+    description="The nightly pipeline's log: one row per step attempt.",
 )
 
 ALL_TABLES: tuple[Table, ...] = (
@@ -141,8 +299,14 @@ ALL_TABLES: tuple[Table, ...] = (
     FEATURES_MONTHLY,
     TRAINING_SETS,
     TRAINING_SET_CATALOG,
+    AUGMENTED_TRAINING_SETS,
+    OVERSAMPLING_QUALITY,
     SCORES,
     EVALUATIONS,
+    DRIFT,
+    FEATURE_IMPORTANCE,
+    RETRAIN_HINTS,
+    RUNS,
 )
 
 

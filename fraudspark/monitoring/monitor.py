@@ -96,7 +96,7 @@ def _reference(
     if extra.get("include_known_frauds") != "true":
         rows = rows.where(F.col("is_fraud").isNull() | (F.col("is_fraud") != 1))
     sample = _sample(model_inputs(rows, features).select(*features), SAMPLE_ROWS)
-    scored = load_scorer(registered.artifact).score(sample[features], features)
+    scored = load_scorer(registered.artifact).score(sample[features])
     return pd.concat(
         [sample, scored[["score", "is_alert", "top_features", "top_feature_shares"]]], axis=1
     )

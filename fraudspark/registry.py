@@ -1,0 +1,207 @@
+"""The model registry: exported scorers as MLflow registered models with versions and aliases.
+
+Layout: one MLflow experiment ``fraudspark-scorers``; each registration is a run holding the
+exported artifact (``scorer/model.pt`` + ``scorer/metadata.json``) with its parameters, training
+metrics and data versions, and a version of the registered model ``fraud-ae``, ``fraud-vae`` or
+``fraud-rapp`` pointing at it. The ``champion`` alias marks the version that scoring uses by
+default; a model's first version becomes champion, :func:`promote` moves it.
+
+``config.registry.tracking_uri`` picks the store (e.g. a tracking server on a cluster); unset or
+empty means ``sqlite:///<lakehouse root>/_mlflow/mlflow.db`` with artifacts beside it under
+``<lakehouse root>/_mlflow/artifacts``, so the lakehouse directory stays the whole state.
+
+Model specs name a version: ``NAME`` (its champion), ``NAME@ALIAS`` or ``NAME/VERSION``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fraudspark.config import Config
+from fraudspark.scoring.export import LoadedScorer, ScorerArtifact, load_scorer
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "fraudspark-scorers"
+ARTIFACT_PATH = "scorer"
+CHAMPION = "champion"
+# Scorer kind (as on the command line) -> registered model name.
+MODEL_NAMES: dict[str, str] = {"ae": "fraud-ae", "vae": "fraud-vae", "rapp": "fraud-rapp"}
+_SPEC = re.compile(
+    r"(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<alias>[A-Za-z_][\w-]*)|/(?P<version>\d+))?"
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION``; a bare name means its champion."""
+
+    name: str
+    alias: str | None = None
+    version: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        match = _SPEC.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(f"model spec must be NAME, NAME@ALIAS or NAME/VERSION, got {text!r}")
+        version = match.group("version")
+        alias = match.group("alias") or (None if version else CHAMPION)
+        return cls(match.group("name"), alias, int(version) if version else None)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name}/{self.version}"
+            if self.version is not None
+            else f"{self.name}@{self.alias}"
+        )
+
+
+@dataclass(frozen=True)
+class RegisteredScorer:
+    """One registered model version and its exported artifact."""
+
+    name: str
+    version: int
+    artifact: ScorerArtifact
+
+    def __str__(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+def tracking_uri(config: Config) -> str:
+    """The MLflow tracking (and registry) URI: the configured one, else SQLite in the lakehouse."""
+    if config.registry.tracking_uri:
+        return config.registry.tracking_uri
+    root = config.lakehouse_root
+    if "://" in root:
+        raise ValueError(
+            f"the lakehouse root {root} is not a local directory: set registry.tracking_uri"
+        )
+    directory = Path(root) / "_mlflow"
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'mlflow.db'}"
+
+
+def _client(config: Config) -> MlflowClient:
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(config)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _experiment_id(client: MlflowClient, config: Config) -> str:
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    # Only the lakehouse default places artifacts; a tracking server decides for itself.
+    location = None
+    if not config.registry.tracking_uri:
+        location = (Path(config.lakehouse_root) / "_mlflow" / "artifacts").as_uri()
+    return str(client.create_experiment(EXPERIMENT, artifact_location=location))
+
+
+def register_scorer(
+    config: Config,
+    name: str,
+    artifact: ScorerArtifact,
+    params: Mapping[str, Any] | None = None,
+) -> int:
+    """Log ``artifact`` as an MLflow run and register it as a new version of ``name``.
+
+    ``params`` (e.g. the training range and seed) become run parameters; the artifact's training
+    metrics become run metrics and its data versions tags. Returns the new version number; the
+    model's first version (more exactly: any version registered while it has no champion)
+    becomes champion.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = _client(config)
+    run = client.create_run(
+        _experiment_id(client, config),
+        run_name=name,
+        tags={"model_name": name, "model_type": str(artifact.metadata["model_type"])},
+    )
+    run_id = run.info.run_id
+    for key, value in (params or {}).items():
+        client.log_param(run_id, key, value)
+    for key, value in artifact.metadata.get("training_metrics", {}).items():
+        client.log_metric(run_id, key, float(value))
+    for table, version in artifact.metadata.get("extra", {}).get("data_versions", {}).items():
+        client.set_tag(run_id, f"data_version.{table}", str(version))
+    with tempfile.TemporaryDirectory() as directory:
+        client.log_artifacts(run_id, str(artifact.write(directory)), ARTIFACT_PATH)
+    client.set_terminated(run_id)
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="fraudspark anomaly scorer")
+    model_version = client.create_model_version(
+        name,
+        source=f"{run.info.artifact_uri}/{ARTIFACT_PATH}",
+        run_id=run_id,
+        tags={"threshold": str(artifact.metadata["threshold"])},
+    )
+    version = int(model_version.version)
+    if CHAMPION not in client.get_registered_model(name).aliases:
+        client.set_registered_model_alias(name, CHAMPION, str(version))
+    log.info("registered %s/%d (run %s)", name, version, run_id)
+    return version
+
+
+def _resolve(client: MlflowClient, spec: ModelSpec) -> tuple[int, str]:
+    """The version number and artifact source a spec names; ValueError if there is none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if spec.version is not None:
+            model_version = client.get_model_version(spec.name, str(spec.version))
+        else:
+            model_version = client.get_model_version_by_alias(spec.name, str(spec.alias))
+    except MlflowException as exc:
+        raise ValueError(f"no registered model version {spec}: {exc.message}") from None
+    return int(model_version.version), str(model_version.source)
+
+
+def registered_artifact(config: Config, spec: str | ModelSpec) -> RegisteredScorer:
+    """Download the exported artifact a model spec names (read as JSON + TorchScript bytes)."""
+    from mlflow.artifacts import download_artifacts
+
+    spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
+    client = _client(config)
+    version, source = _resolve(client, spec)
+    with tempfile.TemporaryDirectory() as directory:
+        path = download_artifacts(
+            artifact_uri=source, dst_path=directory, tracking_uri=tracking_uri(config)
+        )
+        artifact = ScorerArtifact.read(path)
+    return RegisteredScorer(spec.name, version, artifact)
+
+
+def load_registered(config: Config, spec: str | ModelSpec) -> tuple[LoadedScorer, int]:
+    """The scorer a model spec names, ready to score, and its version number."""
+    registered = registered_artifact(config, spec)
+    return load_scorer(registered.artifact), registered.version
+
+
+def promote(config: Config, name: str, version: int) -> None:
+    """Point ``name``'s champion alias at ``version`` (which must exist)."""
+    client = _client(config)
+    _resolve(client, ModelSpec(name, version=version))
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    log.info("%s@%s -> version %d", name, CHAMPION, version)
+
+
+def champion_version(config: Config, name: str) -> int:
+    """The version ``name``'s champion alias points at."""
+    version, _ = _resolve(_client(config), ModelSpec(name, alias=CHAMPION))
+    return version

@@ -1,0 +1,141 @@
+"""The evaluation protocol: its dates, the known-compromised exclusion, the metrics, the job."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+
+from fraudspark.config import Config
+from fraudspark.evaluation import (
+    ProtocolWindow,
+    card_precision_at_k,
+    detection_metrics,
+    exclude_known_compromised,
+)
+from fraudspark.jobs import evaluate as evaluate_job
+from fraudspark.tables import EVALUATIONS, read_table
+from tests.synthetic_store import write_feature_store
+
+
+def d(day: int, month: int = 3) -> date:
+    return date(2025, month, day)
+
+
+def test_the_test_days_start_after_training_and_delay() -> None:
+    window = ProtocolWindow(d(1), train_days=7, delay_days=7, test_days=7)
+
+    assert (window.train_end, window.test_start, window.test_end) == (d(7), d(15), d(21))
+    with pytest.raises(ValueError, match="must be positive"):
+        ProtocolWindow(d(1), train_days=0)
+
+
+def test_customers_known_compromised_leave_the_test_days() -> None:
+    # Training 1-2 March, delay 2 days, test 5-7 March: a fraud on day F is known from F + 3.
+    window = ProtocolWindow(d(1), train_days=2, delay_days=2, test_days=3)
+    frauds = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4],
+            # 1: before training, ignored; 2: in training, known on every test day;
+            # 3: in the delay, known from 6 March; 4: on a test day, known only from 8 March.
+            "tx_date": [d(27, 2), d(2), d(3), d(5)],
+        }
+    )
+    test = pd.DataFrame(
+        [(customer, day) for day in (d(5), d(6), d(7)) for customer in (1, 2, 3, 4, 5)],
+        columns=["customer_id", "tx_date"],
+    )
+
+    kept = exclude_known_compromised(test, frauds, window)
+
+    assert sorted(kept.itertuples(index=False, name=None)) == [
+        (1, d(5)), (1, d(6)), (1, d(7)),
+        (3, d(5)),
+        (4, d(5)), (4, d(6)), (4, d(7)),
+        (5, d(5)), (5, d(6)), (5, d(7)),
+    ]  # fmt: skip
+
+
+def test_card_precision_removes_detected_cards_from_later_days() -> None:
+    rows = [  # (day, customer, score, is_fraud)
+        # Day 1: cards by max score: 1 (0.9, fraud), 2 (0.8), 3 (0.7, fraud). Top 2: 1 of 2.
+        (d(1), 1, 0.9, 1), (d(1), 1, 0.1, 0), (d(1), 2, 0.8, 0), (d(1), 3, 0.7, 1),
+        # Day 2: card 1 was detected and is left out; top 2 = 3 (fraud), 4: 1 of 2.
+        # Without the removal it would be 1 and 3: 2 of 2.
+        (d(2), 1, 0.95, 1), (d(2), 3, 0.6, 1), (d(2), 4, 0.5, 0), (d(2), 2, 0.4, 0),
+        # Day 3: card 3 detected on day 2, left out; top 2 = 6, 2: none. (Without: 3 and 6.)
+        (d(3), 3, 0.99, 1), (d(3), 6, 0.8, 0), (d(3), 2, 0.7, 0), (d(3), 5, 0.1, 1),
+    ]  # fmt: skip
+    test = pd.DataFrame(rows, columns=["tx_date", "customer_id", "score", "is_fraud"])
+
+    mean, per_day = card_precision_at_k(test, "score", k=2)
+
+    assert per_day == [0.5, 0.5, 0.0]
+    assert mean == pytest.approx(1 / 3)
+
+
+def test_card_precision_breaks_ties_by_customer_id() -> None:
+    test = pd.DataFrame(
+        {"tx_date": [d(1)] * 3, "customer_id": [9, 4, 7], "score": 0.5, "is_fraud": [0, 1, 0]}
+    )
+
+    assert card_precision_at_k(test, "score", k=1) == (1.0, [1.0])
+
+
+def test_auc_and_average_precision_over_all_test_rows() -> None:
+    test = pd.DataFrame(
+        {
+            "tx_date": [d(1)] * 4,
+            "customer_id": [1, 2, 3, 4],
+            "score": [0.1, 0.4, 0.35, 0.8],
+            "is_fraud": [0, 0, 1, 1],
+        }
+    )
+
+    metrics = detection_metrics(test, "score")
+
+    # 3 of the 4 (fraud, genuine) pairs are ordered right.
+    assert metrics.auc_roc == pytest.approx(0.75)
+    # Frauds at ranks 1 and 3: precision 1 at recall 0.5, 2/3 at recall 1.
+    assert metrics.average_precision == pytest.approx((1 + 2 / 3) / 2)
+    assert metrics.cp_at_100 == pytest.approx(2 / 100)
+    assert detection_metrics(test.assign(is_fraud=0), "score").auc_roc is None
+
+
+@pytest.mark.slow
+def test_evaluate_command_writes_one_row_per_model_and_seed(
+    spark: SparkSession, config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Customer 3 defrauded from day 2 (training): left out of the test days. 7, 8 and 9 from
+    # the test days on: what the models must find.
+    tx = write_feature_store(
+        spark, config, d(1, 2), 6, customers=24, frauds_from={3: 1, 7: 4, 8: 4, 9: 5}
+    )
+    test_days = tx[(tx["tx_date"] >= d(5, 2)) & (tx["customer_id"] != 3)]
+    conf = tmp_path / "test.yaml"
+    conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
+    protocol = ["--train-start", "2025-02-01", "--train-days", "3", "--delay-days", "1"]
+    command = ["--conf", str(conf), "--lakehouse", config.lakehouse_root, *protocol]
+    command += ["--test-days", "2", "--models", "ae,rapp", "--epochs", "3", "--seeds", "4"]
+
+    assert evaluate_job.main(command) == 0
+
+    table = read_table(spark, config, EVALUATIONS).toPandas().sort_values("model")
+    assert table["model"].tolist() == ["ae", "rapp-nap", "rapp-sap"]
+    assert set(table["oversampling"]) == {"none"} and set(table["seed"]) == {4}
+    assert table["evaluation_id"].nunique() == 1
+    assert (table["test_start"] == d(5, 2)).all() and (table["test_end"] == d(6, 2)).all()
+    assert table[["auc_roc", "average_precision", "cp_at_100"]].notna().all().all()
+    assert (table["test_rows"] == len(test_days)).all()
+    assert (table["test_frauds"] == 5).all()  # 7 and 8 on 5 and 6 Feb, 9 on 6 Feb
+    assert table["model_version"].str.startswith("sha256:").all()
+    assert set(table["data_versions"].iloc[0]) == {
+        "transactions",
+        "features_windowed",
+        "features_monthly",
+    }
+    printed = capsys.readouterr().out
+    assert "rapp-nap" in printed and "train 2025-02-01 .. 2025-02-03" in printed

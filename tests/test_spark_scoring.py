@@ -1,0 +1,184 @@
+"""The Spark scoring job: same scores as in-process, feature checks, idempotent writes, CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pyspark.sql import DataFrame, SparkSession
+
+from fraudspark.config import Config
+from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
+from fraudspark.jobs import promote as promote_job
+from fraudspark.jobs import score as score_job
+from fraudspark.jobs import train_scorer as train_scorer_job
+from fraudspark.registry import champion_version, register_scorer
+from fraudspark.scoring import (
+    AutoencoderScorer,
+    FeatureMismatchError,
+    ScorerArtifact,
+    TrainingConfig,
+    export_artifact,
+    load_scorer,
+)
+from fraudspark.scoring.spark import (
+    SCORER_KINDS,
+    alert_reasons,
+    model_inputs,
+    new_scorer,
+    score_days,
+    score_feature_rows,
+    training_frame,
+)
+from fraudspark.tables import SCORES, read_table
+from tests.synthetic_store import write_feature_store
+
+START = date(2025, 2, 1)
+TINY = TrainingConfig(hidden_dims=(8,), latent_dim=3, epochs=3, batch_size=64, seed=5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def store(
+    spark: SparkSession, base_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Config:
+    """Three days of 30 customers' payments (a few frauds); half the customers lack a month."""
+    config = base_config.with_lakehouse(str(tmp_path_factory.mktemp("scoring") / "lakehouse"))
+    write_feature_store(spark, config, START, 3, frauds_from={3: 1, 4: 1})
+    return config
+
+
+@pytest.fixture(scope="module")
+def artifacts(spark: SparkSession, store: Config) -> dict[str, ScorerArtifact]:
+    """One tiny scorer of each kind, trained on the first day's rows without its frauds."""
+    frame = training_frame(spark, store, START, START, current_versions(spark, store))
+    return {
+        kind: export_artifact(new_scorer(kind, TINY, target_alert_rate=0.1).fit(frame))
+        for kind in SCORER_KINDS
+    }
+
+
+@pytest.fixture(scope="module")
+def rows(spark: SparkSession, store: Config) -> DataFrame:
+    return feature_rows(spark, store, START, date(2025, 2, 3)).drop("is_fraud")
+
+
+@pytest.mark.parametrize("kind", sorted(SCORER_KINDS))
+def test_spark_scores_equal_in_process_scores(
+    store: Config, rows: DataFrame, artifacts: dict[str, ScorerArtifact], kind: str
+) -> None:
+    artifact, features = artifacts[kind], model_feature_columns(store)
+
+    got = score_feature_rows(rows, artifact, features).toPandas()
+
+    inputs = model_inputs(rows, features).toPandas().sort_values("tx_id", ignore_index=True)
+    expected = load_scorer(artifact).score(inputs[features])
+    got = got.sort_values("tx_id", ignore_index=True)
+    assert list(got.columns) == [
+        *[c for c in rows.columns if c not in features],
+        *artifact.metadata["score_columns"],
+        "is_alert",
+        "top_features",
+        "top_feature_shares",
+    ]
+    assert got["tx_id"].tolist() == inputs["tx_id"].tolist()
+    for column in artifact.metadata["score_columns"]:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-12, atol=0)
+    assert got["is_alert"].tolist() == expected["is_alert"].tolist()
+    assert got["top_features"].map(list).tolist() == expected["top_features"].tolist()
+    np.testing.assert_allclose(
+        np.stack(got["top_feature_shares"]), np.stack(expected["top_feature_shares"]), rtol=1e-12
+    )
+
+
+def test_missing_monthly_values_enter_the_model_as_zero(spark: SparkSession) -> None:
+    rows = spark.createDataFrame(
+        [(1, 20.0, None, 1), (2, 35.5, 3, 0)],
+        "tx_id long, tx_amount double, cust_month_nb_tx int, cust_month_missing int",
+    )
+    features = ["tx_amount", "cust_month_nb_tx", "cust_month_missing"]
+
+    got = model_inputs(rows, features).collect()
+
+    assert [tuple(row) for row in got] == [(1, 20.0, 0.0, 1.0), (2, 35.5, 3.0, 0.0)]
+
+
+def test_a_feature_mismatch_fails_before_scoring(spark: SparkSession, store: Config) -> None:
+    features = model_feature_columns(store)
+    trained_on = [f for f in features if f != "term_risk_7d"] + ["seconds_since_last_tx"]
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(64, len(trained_on))))
+    other = AutoencoderScorer(training=TINY).fit(frame.to_numpy(), feature_names=trained_on)
+    register_scorer(store, "fraud-vae", export_artifact(other))
+    message = r"missing \['seconds_since_last_tx'\], extra \['term_risk_7d'\]"
+
+    with pytest.raises(FeatureMismatchError, match=message):
+        score_feature_rows(
+            feature_rows(spark, store, START, START), export_artifact(other), features
+        )
+    with pytest.raises(FeatureMismatchError, match=message):
+        score_days(spark, store, "fraud-vae", START, START)
+
+
+def test_rescoring_a_date_changes_nothing(
+    spark: SparkSession, store: Config, artifacts: dict[str, ScorerArtifact]
+) -> None:
+    version = register_scorer(store, "fraud-rapp", artifacts["rapp"])
+    days = (date(2025, 2, 2), date(2025, 2, 3))
+
+    first = score_days(spark, store, f"fraud-rapp/{version}", *days)
+    table = read_table(spark, store, SCORES).toPandas().sort_values("tx_id", ignore_index=True)
+    again = score_days(spark, store, "fraud-rapp", *days)
+    rescored = read_table(spark, store, SCORES).toPandas().sort_values("tx_id", ignore_index=True)
+
+    n = feature_rows(spark, store, *days).count()
+    assert (first.rows_scored, first.rows_inserted) == (n, n)
+    assert (again.rows_scored, again.rows_inserted) == (n, 0)
+    pd.testing.assert_frame_equal(rescored, table)
+    assert set(table["model_name"]) == {"fraud-rapp"} and set(table["model_version"]) == {1}
+    assert table[["sap", "nap"]].notna().all().all()
+    assert table[["reconstruction_error", "kl_divergence"]].isna().all().all()
+    assert (table["score"] == table["nap"]).all()
+    assert table["top_features"].map(len).eq(3).all()
+    assert first.alerts == again.alerts == int(table["is_alert"].sum()) > 0
+
+    reasons = alert_reasons(spark, store, *days, model=f"fraud-rapp/{version}").collect()
+    assert len(reasons) == first.alerts
+    assert reasons[0]["score"] == table["score"].max()
+    names, shares = table.loc[table["score"].idxmax(), ["top_features", "top_feature_shares"]]
+    assert reasons[0]["reasons"] == ", ".join(
+        f"{name} {100 * share:.0f}%" for name, share in zip(names, shares, strict=True)
+    )
+
+
+@pytest.mark.slow
+def test_commands_train_register_score_and_promote(
+    spark: SparkSession, store: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "test.yaml"
+    conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
+    common = ["--conf", str(conf), "--lakehouse", store.lakehouse_root]
+    train = [*common, "--kind", "ae", "--start", "2025-02-01", "--end", "2025-02-02"]
+
+    assert train_scorer_job.main([*train, "--epochs", "2", "--seed", "1"]) == 0
+    assert train_scorer_job.main([*train, "--epochs", "2", "--seed", "2"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("registered fraud-ae/2")
+    assert score_job.main([*common, "--model", "fraud-ae", "--date", "2025-02-03"]) == 0
+    assert "fraud-ae/1 on 2025-02-03 .. 2025-02-03" in capsys.readouterr().out
+    assert promote_job.main([*common, "fraud-ae", "2"]) == 0
+
+    assert "fraud-ae@champion: version 1 -> 2" in capsys.readouterr().out
+    assert champion_version(store, "fraud-ae") == 2
+    scored = read_table(spark, store, SCORES).where("model_name = 'fraud-ae'")
+    assert scored.count() == feature_rows(spark, store, date(2025, 2, 3), date(2025, 2, 3)).count()
