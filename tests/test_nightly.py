@@ -61,7 +61,7 @@ def world(
         update={"monitoring": monitoring}
     )
     frame = generate_transactions(
-        spark, config.generator, customers=150, terminals=100, days=DAYS, start_date=START,
+        spark, config.generator, customers=1500, terminals=800, days=DAYS, start_date=START,
         seed=11, drift_from=DRIFT_FROM,
     )  # fmt: skip
     first_night = f"tx_ts >= '{FIRST_NIGHT}'"
