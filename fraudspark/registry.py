@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,7 @@ def register_scorer(
     model's first version (more exactly: any version registered while it has no champion)
     becomes champion.
     """
-    from mlflow.exceptions import MlflowException
+    from mlflow.entities import Metric, Param, RunTag
 
     client = _client(config)
     run = client.create_run(
@@ -132,25 +133,49 @@ def register_scorer(
         tags={"model_name": name, "model_type": str(artifact.metadata["model_type"])},
     )
     run_id = run.info.run_id
-    for key, value in (params or {}).items():
-        client.log_param(run_id, key, value)
-    for key, value in artifact.metadata.get("training_metrics", {}).items():
-        client.log_metric(run_id, key, float(value))
-    for table, version in artifact.metadata.get("extra", {}).get("data_versions", {}).items():
-        client.set_tag(run_id, f"data_version.{table}", str(version))
+    now_ms = int(time.time() * 1000)
+    data_versions = artifact.metadata.get("extra", {}).get("data_versions", {})
+    client.log_batch(
+        run_id,
+        metrics=[
+            Metric(key, float(value), now_ms, 0)
+            for key, value in artifact.metadata.get("training_metrics", {}).items()
+        ],
+        params=[Param(key, str(value)) for key, value in (params or {}).items()],
+        tags=[RunTag(f"data_version.{table}", str(v)) for table, v in data_versions.items()],
+    )
     with tempfile.TemporaryDirectory() as directory:
         client.log_artifacts(run_id, str(artifact.write(directory)), ARTIFACT_PATH)
+    return _new_version(
+        client,
+        name,
+        run_id,
+        f"{run.info.artifact_uri}/{ARTIFACT_PATH}",
+        "fraudspark anomaly scorer",
+        {"threshold": str(artifact.metadata["threshold"])},
+    )
+
+
+def _new_version(
+    client: MlflowClient,
+    name: str,
+    run_id: str,
+    source: str,
+    description: str,
+    tags: dict[str, str] | None = None,
+) -> int:
+    """End the run and register ``source`` as a new version of ``name`` (created if new).
+
+    A version registered while ``name`` has no champion alias becomes its champion.
+    """
+    from mlflow.exceptions import MlflowException
+
     client.set_terminated(run_id)
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="fraudspark anomaly scorer")
-    model_version = client.create_model_version(
-        name,
-        source=f"{run.info.artifact_uri}/{ARTIFACT_PATH}",
-        run_id=run_id,
-        tags={"threshold": str(artifact.metadata["threshold"])},
-    )
+        client.create_registered_model(name, description=description)
+    model_version = client.create_model_version(name, source=source, run_id=run_id, tags=tags)
     version = int(model_version.version)
     if CHAMPION not in client.get_registered_model(name).aliases:
         client.set_registered_model_alias(name, CHAMPION, str(version))
@@ -205,3 +230,47 @@ def champion_version(config: Config, name: str) -> int:
     """The version ``name``'s champion alias points at."""
     version, _ = _resolve(_client(config), ModelSpec(name, alias=CHAMPION))
     return version
+
+
+# Models that are not anomaly scorers (oversampling generators, the classifier) are registered as
+# a directory of files, under the same experiment, versions and champion rule.
+FILES_ARTIFACT_PATH = "model"
+
+
+def register_files(
+    config: Config,
+    name: str,
+    directory: str | Path,
+    params: Mapping[str, Any] | None = None,
+    description: str = "",
+) -> int:
+    """Log every file of ``directory`` as an MLflow run; register it as a new version of ``name``.
+
+    ``params`` become run parameters. Returns the new version number; as with
+    :func:`register_scorer`, a version registered while ``name`` has no champion becomes it.
+    """
+    client = _client(config)
+    run = client.create_run(
+        _experiment_id(client, config), run_name=name, tags={"model_name": name}
+    )
+    run_id = run.info.run_id
+    for key, value in (params or {}).items():
+        client.log_param(run_id, key, value)
+    client.log_artifacts(run_id, str(directory), FILES_ARTIFACT_PATH)
+    return _new_version(
+        client, name, run_id, f"{run.info.artifact_uri}/{FILES_ARTIFACT_PATH}", description
+    )
+
+
+def download_registered_files(
+    config: Config, spec: str | ModelSpec, destination: str | Path
+) -> tuple[int, Path]:
+    """Download the files a model spec names into ``destination``: (version, their directory)."""
+    from mlflow.artifacts import download_artifacts
+
+    spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
+    version, source = _resolve(_client(config), spec)
+    path = download_artifacts(
+        artifact_uri=source, dst_path=str(destination), tracking_uri=tracking_uri(config)
+    )
+    return version, Path(path)

@@ -100,12 +100,19 @@ def test_promote_moves_the_champion_alias(config: Config, artifacts: list[Scorer
 def test_registration_keeps_the_artifact_under_the_lakehouse(
     config: Config, artifacts: list[ScorerArtifact]
 ) -> None:
+    from mlflow import MlflowClient
+
     register_scorer(config, "fraud-rapp", artifacts[0], {"seed": 1})
 
     root = Path(config.lakehouse_root) / "_mlflow"
     assert tracking_uri(config) == f"sqlite:///{root / 'mlflow.db'}"
     stored = sorted(p.name for p in (root / "artifacts").rglob("*") if p.is_file())
     assert stored == ["metadata.json", "model.pt"]
+    client = MlflowClient(tracking_uri(config))
+    run = client.get_run(client.get_model_version("fraud-rapp", "1").run_id).data
+    assert run.params == {"seed": "1"}
+    assert run.tags["data_version.transactions"] == "3"
+    assert run.metrics["n_training_rows"] == 200
 
 
 def test_unknown_models_fail_clearly(config: Config) -> None:
