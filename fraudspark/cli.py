@@ -23,8 +23,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("promote", "move a registered model's champion alias to a version"),
     "score": ("score", "score feature-store rows into fraud.scores"),
     "evaluate": ("evaluate", "the Fraud Detection Handbook's evaluation protocol"),
-    "oversample": ("oversample", "add synthetic fraud rows to a training set, report quality"),
-    "train-classifier": ("train_classifier", "train and register the supervised classifier"),
     "monitor": ("monitor", "drift, importance trend and report for a scored day"),
     "nightly": ("nightly", "one night: ingest, labels, features, score, monitor"),
     "backfill": ("backfill", "run the nightly pipeline for a range of days"),
