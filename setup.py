@@ -15,6 +15,9 @@ CORE = [
 ML = [
     "torch==2.9.1",
     "mlflow-skinny>=3.1,<4",
+    # mlflow-skinny leaves out the SQL store; the default registry is SQLite under the lakehouse.
+    "sqlalchemy>=2,<2.1",
+    "alembic>=1.13,<2",
     "scikit-learn>=1.5",
     "imbalanced-learn>=0.13",
     "matplotlib>=3.8",

@@ -26,8 +26,11 @@ the last day D (median of ``--nightly-repeat`` runs) against the full job; then 
 dataset with twice the history (360 days, same customers and daily rate, same last day D).
 
 Session start-up, data generation and ingest are not timed as part of the comparison (ingest is
-timed and printed for information). The 1-minute load average is printed before each timing:
-other processes on the machine share its cores.
+timed and printed for information); every timed code path first runs once, untimed, on 40 days
+(JVM warm-up). Each timing reports wall seconds and the CPU seconds of this process tree (the
+DuckDB threads, the Spark JVM and its Python workers), plus the 1-minute load average before
+it: other processes may share the cores, and CPU time is the figure that survives that.
+Results also go to ``<workdir>/results-<time>.json``.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pandas as pd
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config, FeatureConfig, load_config
@@ -245,7 +249,7 @@ def calibrate_rate(spark: SparkSession, config: Config, spec: DatasetSpec) -> fl
     (plus a few card-testing and account-takeover payments, ignored here).
     """
     unit = config.generator.model_copy(update={"tx_per_day_max": 1.0})
-    profiles = (
+    profiles: pd.DataFrame = (
         customer_profiles(spark, unit, customers=spec.customers, seed=SEED)
         .select("x_customer", "y_customer", "mean_tx_per_day")
         .toPandas()

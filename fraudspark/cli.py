@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("features", "compute windowed and monthly features (full or by day)"),
     "training-set": ("training_set", "materialise feature-store rows for model training"),
     "train-scorer": ("train_scorer", "train, export and register an anomaly scorer"),
+    "oversample": ("oversample", "add synthetic fraud rows to a training set, report quality"),
+    "train-classifier": ("train_classifier", "train and register the supervised classifier"),
     "promote": ("promote", "move a registered model's champion alias to a version"),
     "score": ("score", "score feature-store rows into fraud.scores"),
     "evaluate": ("evaluate", "the Fraud Detection Handbook's evaluation protocol"),

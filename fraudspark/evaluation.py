@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -25,11 +26,28 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from fraudspark.classifier import ClassifierConfig, train_classifier
 from fraudspark.config import Config
-from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
+from fraudspark.features.store import (
+    build_training_set,
+    current_versions,
+    feature_rows,
+    model_feature_columns,
+)
+from fraudspark.oversampling import OVERSAMPLERS
+from fraudspark.oversampling.job import (
+    DEFAULT_GAN_EPOCHS,
+    DEFAULT_SAMPLING_RATIO,
+    oversample_training_set,
+)
 from fraudspark.scoring.base import TrainingConfig
 from fraudspark.scoring.export import ScorerArtifact
-from fraudspark.scoring.spark import DEFAULT_TARGET_ALERT_RATE, score_feature_rows, train_scorer
+from fraudspark.scoring.spark import (
+    DEFAULT_TARGET_ALERT_RATE,
+    model_inputs,
+    score_feature_rows,
+    train_scorer,
+)
 from fraudspark.tables import (
     EVALUATIONS,
     TRANSACTIONS,
@@ -41,6 +59,9 @@ from fraudspark.tables import (
 log = logging.getLogger(__name__)
 
 CARD_PRECISION_K = 100
+CLASSIFIER_EVALUATION_NAME = "classifier-mlp"  # model name of oversampling evaluation rows
+# Synthetic-row quality shown on the oversampling leaderboard (see QualityReport).
+LEADERBOARD_QUALITY = ("two_sample_auc", "tstr_average_precision", "invalid_rows")
 # --models entry -> (scorer kind trained, {result row's model name: score column evaluated}).
 EVALUATED_MODELS: dict[str, tuple[str, dict[str, str]]] = {
     "ae": ("ae", {"ae": "score"}),
@@ -156,6 +177,9 @@ class EvaluationResult:
     train_rows: int
     test_rows: int
     test_frauds: int
+    train_seconds: float | None = None  # wall time to oversample and train
+    # Synthetic rows' quality (QualityReport.summary()) for oversampling methods that add rows.
+    quality: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,6 +202,7 @@ class Evaluation:
                     "cp_at_100": r.metrics.cp_at_100,
                     "test_rows": r.test_rows,
                     "test_frauds": r.test_frauds,
+                    "train_s": r.train_seconds,
                     "model_version": r.model_version,
                 }
                 for r in self.results
@@ -185,11 +210,45 @@ class Evaluation:
         )
         rows: str = frame.to_string(index=False, float_format="{:.3f}".format)
         w = self.window
-        return (
+        text = (
             f"evaluation {self.evaluation_id}: train {w.train_start} .. {w.train_end}, "
             f"delay {w.delay_days} days, test {w.test_start} .. {w.test_end}, "
             f"data versions {self.data_versions}\n{rows}"
         )
+        if frame["seed"].nunique() > 1:
+            text += "\n\nmean ± std over seeds:\n" + self.leaderboard().to_string(index=False)
+        return text
+
+    def leaderboard(self) -> pd.DataFrame:
+        """Mean ± std (population) over seeds per (model, oversampling), in evaluation order."""
+        metrics = ["auc_roc", "average_precision", "cp_at_100", "train_seconds"]
+        quality = [q for q in LEADERBOARD_QUALITY if any(q in r.quality for r in self.results)]
+        frame = pd.DataFrame(
+            [
+                {
+                    "model": r.model,
+                    "oversampling": r.oversampling,
+                    "auc_roc": r.metrics.auc_roc,
+                    "average_precision": r.metrics.average_precision,
+                    "cp_at_100": r.metrics.cp_at_100,
+                    "train_seconds": r.train_seconds,
+                    **{q: r.quality.get(q, np.nan) for q in quality},
+                }
+                for r in self.results
+            ]
+        )
+        metrics += quality
+        rows = []
+        for (model, oversampling), group in frame.groupby(["model", "oversampling"], sort=False):
+            row: dict[str, Any] = {"model": model, "oversampling": oversampling}
+            for metric in metrics:
+                values = group[metric].dropna().astype(float)
+                row[metric] = (
+                    f"{values.mean():.3f} ± {values.std(ddof=0):.3f}" if len(values) else "–"
+                )
+            row["seeds"] = len(group)
+            rows.append(row)
+        return pd.DataFrame(rows)
 
 
 def artifact_fingerprint(artifact: ScorerArtifact) -> str:
@@ -206,15 +265,37 @@ def evaluation_id(
     target_alert_rate: float,
 ) -> str:
     """A hash of everything that fixes the results but the model and seed (its row keys)."""
-    settings = {
-        "window": dataclasses.asdict(window),
-        "data_versions": dict(versions),
-        "training": {**dataclasses.asdict(training), "seed": None},
-        "target_alert_rate": target_alert_rate,
-    }
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[
-        :16
-    ]
+    return _settings_hash(
+        {
+            "window": dataclasses.asdict(window),
+            "data_versions": dict(versions),
+            "training": {**dataclasses.asdict(training), "seed": None},
+            "target_alert_rate": target_alert_rate,
+        }
+    )
+
+
+def _settings_hash(settings: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def known_frauds(
+    spark: SparkSession, config: Config, window: ProtocolWindow, versions: Mapping[str, int]
+) -> pd.DataFrame:
+    """(customer_id, tx_date) of the frauds whose labels are known by the last test day."""
+    known_by_end = window.test_end - timedelta(days=window.delay_days + 1)
+    frauds: pd.DataFrame = (
+        read_table_as_of(spark, config, TRANSACTIONS, versions["transactions"])
+        .where(
+            (F.col("is_fraud") == 1)
+            & F.col("tx_date").between(F.lit(window.train_start), F.lit(known_by_end))
+        )
+        .select("customer_id", "tx_date")
+        .distinct()
+        .toPandas()
+    )
+    return frauds
 
 
 def evaluate_models(
@@ -238,17 +319,7 @@ def evaluate_models(
     training = training or TrainingConfig()
     versions = current_versions(spark, config)
     features = model_feature_columns(config)
-    known_by_end = window.test_end - timedelta(days=window.delay_days + 1)
-    frauds = (
-        read_table_as_of(spark, config, TRANSACTIONS, versions["transactions"])
-        .where(
-            (F.col("is_fraud") == 1)
-            & F.col("tx_date").between(F.lit(window.train_start), F.lit(known_by_end))
-        )
-        .select("customer_id", "tx_date")
-        .distinct()
-        .toPandas()
-    )
+    frauds = known_frauds(spark, config, window, versions)
     test_rows = feature_rows(spark, config, window.test_start, window.test_end, versions).cache()
     evaluation = Evaluation(
         evaluation_id(window, versions, training, target_alert_rate), window, versions
@@ -257,6 +328,7 @@ def evaluate_models(
         for model in models:
             kind, score_columns = EVALUATED_MODELS[model]
             for seed in seeds:
+                began = time.perf_counter()
                 trained = train_scorer(
                     spark,
                     config,
@@ -267,6 +339,7 @@ def evaluate_models(
                     target_alert_rate=target_alert_rate,
                     versions=versions,
                 )
+                train_seconds = time.perf_counter() - began
                 scored = (
                     score_feature_rows(test_rows, trained.artifact, features)
                     .where(F.col("is_fraud").isNotNull())
@@ -285,11 +358,91 @@ def evaluate_models(
                             train_rows=int(trained.artifact.metadata["extra"]["training_rows"]),
                             test_rows=len(kept),
                             test_frauds=int(kept["is_fraud"].sum()),
+                            train_seconds=train_seconds,
                         )
                     )
                 log.info("evaluated %s (seed %d)", model, seed)
     finally:
         test_rows.unpersist()
+    return evaluation
+
+
+def evaluation_training_set_name(window: ProtocolWindow) -> str:
+    """The ``fraud.training_sets`` name an oversampling evaluation trains on."""
+    return f"evaluation-{window.train_start}-{window.train_days}d"
+
+
+def evaluate_oversampling(
+    spark: SparkSession,
+    config: Config,
+    window: ProtocolWindow,
+    methods: Sequence[str],
+    seeds: Sequence[int] = (0,),
+    *,
+    ratio: float = DEFAULT_SAMPLING_RATIO,
+    gan_epochs: int = DEFAULT_GAN_EPOCHS,
+    classifier: ClassifierConfig | None = None,
+) -> Evaluation:
+    """The oversampling leaderboard: for each method and seed, the same training days (written
+    as training set :func:`evaluation_training_set_name`), the oversampling job (generators not
+    registered), the same MLP classifier on its output, the same test days.
+
+    Test rows are scored in process: they are a few days and the classifier is small. Frauds
+    known at training time stay in (the classifier needs them); test rows of customers already
+    known compromised are left out as for the scorers.
+    """
+    unknown = [method for method in methods if method not in OVERSAMPLERS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be among {list(OVERSAMPLERS)}, got {list(methods)}")
+    classifier = classifier or ClassifierConfig()
+    training_set = evaluation_training_set_name(window)
+    built = build_training_set(spark, config, training_set, window.train_start, window.train_end)
+    versions = built.versions
+    features = model_feature_columns(config)
+    test = (
+        model_inputs(
+            feature_rows(spark, config, window.test_start, window.test_end, versions), features
+        )
+        .where(F.col("is_fraud").isNotNull())
+        .select("customer_id", "tx_date", "is_fraud", *features)
+        .toPandas()
+    )
+    test = exclude_known_compromised(test, known_frauds(spark, config, window, versions), window)
+    settings = {"ratio": ratio, "gan_epochs": gan_epochs, **dataclasses.asdict(classifier)}
+    evaluation = Evaluation(
+        _settings_hash({"window": dataclasses.asdict(window), "data_versions": dict(versions),
+                        "oversampling": {**settings, "seed": None}}),
+        window,
+        dict(versions),
+    )  # fmt: skip
+    for method in methods:
+        for seed in seeds:
+            began = time.perf_counter()
+            report = oversample_training_set(
+                spark, config, training_set, method,
+                ratio=ratio, seed=seed, epochs=gan_epochs, register=False,
+            )  # fmt: skip
+            trained = train_classifier(
+                spark, config, training_set, method,
+                training=dataclasses.replace(classifier, seed=seed),
+            )  # fmt: skip
+            train_seconds = time.perf_counter() - began
+            scored = test.assign(score=trained.classifier.predict_proba(test[features]))
+            evaluation.results.append(
+                EvaluationResult(
+                    model=CLASSIFIER_EVALUATION_NAME,
+                    oversampling=method,
+                    seed=seed,
+                    metrics=detection_metrics(scored, "score"),
+                    model_version=artifact_fingerprint(trained.artifact),
+                    train_rows=int(trained.artifact.metadata["extra"]["training_rows"]),
+                    test_rows=len(scored),
+                    test_frauds=int(scored["is_fraud"].sum()),
+                    train_seconds=train_seconds,
+                    quality=report.quality.summary() if report.quality else {},
+                )
+            )
+            log.info("evaluated oversampling %s (seed %d) in %.0f s", method, seed, train_seconds)
     return evaluation
 
 
@@ -317,6 +470,7 @@ def write_evaluations(spark: SparkSession, config: Config, evaluation: Evaluatio
             r.train_rows,
             r.test_rows,
             r.test_frauds,
+            r.train_seconds,
             r.model_version,
             evaluation.data_versions,
             now,

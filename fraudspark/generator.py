@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from enum import IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -469,7 +469,7 @@ class _Simulation:
                 days,
             ),
             compromised_customer_starts={
-                int(customer_id): group["day"].to_numpy(np.int64)
+                int(cast(int, customer_id)): group["day"].to_numpy(np.int64)
                 for customer_id, group in customer_draws.groupby("customer_id")
             },
         )

@@ -204,6 +204,8 @@ EVALUATIONS = Table(
             T.StructField("train_rows", T.LongType(), False),
             T.StructField("test_rows", T.LongType(), False),
             T.StructField("test_frauds", T.LongType(), False),
+            # Wall time to oversample and train (the oversampling leaderboard's cost column).
+            T.StructField("train_seconds", T.DoubleType(), True),
             # The trained artifact's fingerprint (sha256 of its TorchScript bytes and metadata).
             T.StructField("model_version", T.StringType(), False),
             T.StructField("data_versions", T.MapType(T.StringType(), T.LongType()), False),

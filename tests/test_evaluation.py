@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import date
 from pathlib import Path
 
@@ -119,13 +120,13 @@ def test_evaluate_command_writes_one_row_per_model_and_seed(
     conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
     protocol = ["--train-start", "2025-02-01", "--train-days", "3", "--delay-days", "1"]
     command = ["--conf", str(conf), "--lakehouse", config.lakehouse_root, *protocol]
-    command += ["--test-days", "2", "--models", "ae,rapp", "--epochs", "3", "--seeds", "4"]
+    command += ["--test-days", "2", "--models", "ae,rapp", "--epochs", "3", "--seeds", "1"]
 
     assert evaluate_job.main(command) == 0
 
     table = read_table(spark, config, EVALUATIONS).toPandas().sort_values("model")
     assert table["model"].tolist() == ["ae", "rapp-nap", "rapp-sap"]
-    assert set(table["oversampling"]) == {"none"} and set(table["seed"]) == {4}
+    assert set(table["oversampling"]) == {"none"} and set(table["seed"]) == {0}
     assert table["evaluation_id"].nunique() == 1
     assert (table["test_start"] == d(5, 2)).all() and (table["test_end"] == d(6, 2)).all()
     assert table[["auc_roc", "average_precision", "cp_at_100"]].notna().all().all()
@@ -139,3 +140,42 @@ def test_evaluate_command_writes_one_row_per_model_and_seed(
     }
     printed = capsys.readouterr().out
     assert "rapp-nap" in printed and "train 2025-02-01 .. 2025-02-03" in printed
+
+
+def test_seeds_are_a_count_or_a_list() -> None:
+    assert evaluate_job.seed_list("3") == [0, 1, 2]
+    assert evaluate_job.seed_list("4,7") == [4, 7]
+    with pytest.raises(argparse.ArgumentTypeError, match="positive"):
+        evaluate_job.seed_list("0")
+
+
+@pytest.mark.slow
+def test_evaluate_oversampling_compares_methods_on_the_same_days(
+    spark: SparkSession, config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Frauds in training (customers 1-4, labelled) and on the test days (7, 8 and 9).
+    tx = write_feature_store(
+        spark, config, d(1, 2), 6, customers=24,
+        frauds_from={1: 0, 2: 0, 3: 1, 4: 1, 7: 4, 8: 4, 9: 5},
+    )  # fmt: skip
+    test_days = tx[(tx["tx_date"] >= d(5, 2)) & (~tx["customer_id"].isin([1, 2, 3, 4]))]
+    conf = tmp_path / "test.yaml"
+    conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
+    command = ["--conf", str(conf), "--lakehouse", config.lakehouse_root]
+    command += ["--train-start", "2025-02-01", "--train-days", "3", "--delay-days", "1"]
+    command += ["--test-days", "2", "--oversampling", "none,smote", "--seeds", "2"]
+    command += ["--ratio", "0.5", "--classifier-epochs", "3"]
+
+    assert evaluate_job.main(command) == 0
+
+    table = read_table(spark, config, EVALUATIONS).toPandas()
+    runs = sorted(zip(table["oversampling"], table["seed"], strict=True))
+    assert runs == [("none", 0), ("none", 1), ("smote", 0), ("smote", 1)]
+    assert set(table["model"]) == {"classifier-mlp"} and table["evaluation_id"].nunique() == 1
+    assert (table["test_rows"] == len(test_days)).all() and (table["test_frauds"] == 5).all()
+    assert (table["train_seconds"] > 0).all()
+    # SMOTE adds rows up to 1 fraud for 2 normal rows; none trains on the training set as it is.
+    train_rows = table.groupby("oversampling")["train_rows"].first()
+    assert train_rows["smote"] > train_rows["none"] == len(tx[tx["tx_date"] <= d(3, 2)])
+    printed = capsys.readouterr().out
+    assert "mean ± std over seeds" in printed and "two_sample_auc" in printed

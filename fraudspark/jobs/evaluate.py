@@ -1,19 +1,23 @@
-"""fraudspark evaluate --train-start D --train-days N --delay-days N --test-days N --models LIST"""
+"""fraudspark evaluate --train-start D [--models LIST] [--oversampling LIST] [--seeds N|LIST]"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
+from fraudspark.classifier import ClassifierConfig
 from fraudspark.evaluation import (
     EVALUATED_MODELS,
+    Evaluation,
     ProtocolWindow,
     evaluate_models,
+    evaluate_oversampling,
     write_evaluations,
 )
 from fraudspark.jobs.common import iso_date, job_config, job_parser, job_session
+from fraudspark.oversampling import OVERSAMPLERS
+from fraudspark.oversampling.job import DEFAULT_GAN_EPOCHS, DEFAULT_SAMPLING_RATIO
 from fraudspark.scoring.base import TrainingConfig
-from fraudspark.scoring.spark import DEFAULT_TARGET_ALERT_RATE
 
 
 def comma_list(text: str) -> list[str]:
@@ -22,6 +26,19 @@ def comma_list(text: str) -> list[str]:
     if not items:
         raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
     return items
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type for ``--seeds``: ``3`` means seeds 0, 1, 2; ``4,7`` means those seeds."""
+    try:
+        seeds = [int(item) for item in comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers, got {text!r}") from None
+    if len(seeds) == 1:
+        if seeds[0] < 1:
+            raise argparse.ArgumentTypeError(f"a number of seeds must be positive, got {text!r}")
+        return list(range(seeds[0]))
+    return seeds
 
 
 def main(argv: Sequence[str]) -> int:
@@ -37,30 +54,57 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--models",
         type=comma_list,
-        required=True,
-        help=f"comma-separated, among {', '.join(EVALUATED_MODELS)} (rapp gives rapp-sap and "
+        default=[],
+        help=f"anomaly scorers, among {', '.join(EVALUATED_MODELS)} (rapp gives rapp-sap and "
         "rapp-nap)",
     )
-    parser.add_argument("--seeds", type=comma_list, default=["0"], help="e.g. 0,1,2")
-    parser.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
-    parser.add_argument("--alert-rate", type=float, default=DEFAULT_TARGET_ALERT_RATE)
+    parser.add_argument(
+        "--oversampling",
+        type=comma_list,
+        default=[],
+        help=f"the classifier trained on each oversampling method, among {', '.join(OVERSAMPLERS)}",
+    )
+    parser.add_argument(
+        "--seeds", type=seed_list, default=[0], help="a count (3: seeds 0,1,2) or a list (4,7)"
+    )
+    parser.add_argument("--epochs", type=int, default=TrainingConfig.epochs, help="scorers")
+    parser.add_argument("--alert-rate", type=float, help="default: scoring.target_alert_rate")
+    parser.add_argument("--ratio", type=float, default=DEFAULT_SAMPLING_RATIO, help="fraud/normal")
+    parser.add_argument("--gan-epochs", type=int, default=DEFAULT_GAN_EPOCHS)
+    parser.add_argument("--classifier-epochs", type=int, default=ClassifierConfig.epochs)
     args = parser.parse_args(argv)
-    try:
-        seeds = [int(seed) for seed in args.seeds]
-    except ValueError:
-        parser.error(f"--seeds must be integers, got {','.join(args.seeds)}")
+    if not args.models and not args.oversampling:
+        parser.error("give --models, --oversampling or both")
     window = ProtocolWindow(args.train_start, args.train_days, args.delay_days, args.test_days)
     config = job_config(args)
     spark = job_session(config)
-    evaluation = evaluate_models(
-        spark,
-        config,
-        window,
-        args.models,
-        seeds,
-        TrainingConfig(epochs=args.epochs),
-        args.alert_rate,
-    )
-    write_evaluations(spark, config, evaluation)
-    print(evaluation.table())
+    evaluations: list[Evaluation] = []
+    if args.models:
+        evaluations.append(
+            evaluate_models(
+                spark,
+                config,
+                window,
+                args.models,
+                args.seeds,
+                TrainingConfig(epochs=args.epochs),
+                args.alert_rate or config.scoring.target_alert_rate,
+            )
+        )
+    if args.oversampling:
+        evaluations.append(
+            evaluate_oversampling(
+                spark,
+                config,
+                window,
+                args.oversampling,
+                args.seeds,
+                ratio=args.ratio,
+                gan_epochs=args.gan_epochs,
+                classifier=ClassifierConfig(epochs=args.classifier_epochs),
+            )
+        )
+    for evaluation in evaluations:
+        write_evaluations(spark, config, evaluation)
+        print(evaluation.table() + "\n")
     return 0

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from fraudspark.jobs.common import iso_date, job_config, job_parser, job_session
 from fraudspark.registry import MODEL_NAMES, champion_version, register_scorer
 from fraudspark.scoring.base import TrainingConfig
-from fraudspark.scoring.spark import DEFAULT_TARGET_ALERT_RATE, train_scorer
+from fraudspark.scoring.spark import train_scorer
 
 
 def main(argv: Sequence[str]) -> int:
@@ -23,8 +23,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--alert-rate",
         type=float,
-        default=DEFAULT_TARGET_ALERT_RATE,
-        help="share of training rows above the alert threshold (default: %(default)s)",
+        help="share of training rows above the alert threshold (default: the configuration's "
+        "scoring.target_alert_rate)",
     )
     parser.add_argument(
         "--include-known-frauds",
@@ -41,7 +41,7 @@ def main(argv: Sequence[str]) -> int:
         args.start,
         args.end,
         training=TrainingConfig(epochs=args.epochs, seed=args.seed),
-        target_alert_rate=args.alert_rate,
+        target_alert_rate=args.alert_rate or config.scoring.target_alert_rate,
         include_known_frauds=args.include_known_frauds,
     )
     name = MODEL_NAMES[args.kind]

@@ -1,0 +1,162 @@
+"""The oversampling job: idempotent partitions, flagged and valid synthetic rows, generator
+versions, the quality report, and generation in Spark."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+
+import numpy as np
+import pytest
+import torch
+from pyspark.sql import DataFrame, SparkSession
+
+from fraudspark.config import Config
+from fraudspark.features.store import build_training_set, model_feature_columns
+from fraudspark.jobs import oversample as oversample_job
+from fraudspark.oversampling import load_generator, make_oversampler
+from fraudspark.oversampling.job import (
+    GENERATOR_FILE,
+    chunk_seed,
+    count_invalid_rows,
+    generated_rows,
+    generator_model_name,
+    oversample_training_set,
+)
+from fraudspark.registry import download_registered_files
+from fraudspark.tables import AUGMENTED_TRAINING_SETS, OVERSAMPLING_QUALITY, read_table
+from tests.synthetic_store import write_feature_store
+
+START = date(2025, 2, 1)
+GAN = {"ratio": 0.3, "seed": 4, "epochs": 3}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def store(
+    spark: SparkSession, base_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Config:
+    """Six days of 30 customers' payments, five of them defrauded daily; two training sets."""
+    config = base_config.with_lakehouse(str(tmp_path_factory.mktemp("oversample") / "lakehouse"))
+    write_feature_store(spark, config, START, 6, frauds_from={c: 0 for c in range(5)})
+    build_training_set(spark, config, "early", START, date(2025, 2, 3))
+    build_training_set(spark, config, "late", date(2025, 2, 4), date(2025, 2, 6))
+    return config
+
+
+def partition(spark: SparkSession, config: Config, training_set: str, method: str) -> DataFrame:
+    return read_table(spark, config, AUGMENTED_TRAINING_SETS).where(
+        f"training_set = '{training_set}' AND method = '{method}'"
+    )
+
+
+def same_rows(left: DataFrame, right: DataFrame) -> bool:
+    return left.exceptAll(right).count() == 0 == right.exceptAll(left).count()
+
+
+def test_rerunning_replaces_its_partition_and_nothing_else(
+    spark: SparkSession, store: Config
+) -> None:
+    oversample_training_set(spark, store, "late", "smote", ratio=0.3, seed=1)
+    oversample_training_set(spark, store, "early", "none")
+    first = oversample_training_set(spark, store, "early", "smote", ratio=0.3, seed=1)
+    others = read_table(spark, store, AUGMENTED_TRAINING_SETS).where(
+        "NOT (training_set = 'early' AND method = 'smote')"
+    )
+    kept = others.toPandas()
+
+    again = oversample_training_set(spark, store, "early", "smote", ratio=0.3, seed=1)
+
+    assert (
+        again.partition_rows
+        == first.partition_rows
+        == partition(spark, store, "early", "smote").count()
+    )
+    assert again.synthetic_rows == first.synthetic_rows > 0
+    assert again.other_rows == first.other_rows == len(kept) > 0
+    assert same_rows(others, spark.createDataFrame(kept, others.schema))
+    quality = read_table(spark, store, OVERSAMPLING_QUALITY).where("method = 'smote'")
+    assert (
+        quality.where("training_set = 'early'").count() == len(model_feature_columns(store)) * 2 + 6
+    )
+    assert quality.where("training_set = 'late'").count() > 0
+
+
+def test_none_keeps_the_training_set_as_it_is(spark: SparkSession, store: Config) -> None:
+    report = oversample_training_set(spark, store, "late", "none")
+
+    rows = partition(spark, store, "late", "none")
+    training = spark.sql("SELECT * FROM fraud.training_sets WHERE training_set = 'late'")
+    assert report.synthetic_rows == 0 and report.quality is None
+    assert rows.where("is_synthetic").count() == 0
+    assert same_rows(rows.select(*training.columns), training)
+
+
+def test_synthetic_rows_are_flagged_valid_fraud_with_their_generator_version(
+    spark: SparkSession, store: Config
+) -> None:
+    report = oversample_training_set(spark, store, "early", "wgan-gp", **GAN)
+
+    rows = partition(spark, store, "early", "wgan-gp")
+    synthetic = rows.where("is_synthetic")
+    original = spark.sql("SELECT * FROM fraud.training_sets WHERE training_set = 'early'")
+    normals = original.where("is_fraud = 0").count()
+    assert report.synthetic_rows == synthetic.count() == int(0.3 * normals) - report.original_frauds
+    assert report.original_rows == rows.where("NOT is_synthetic").count() == original.count()
+    assert synthetic.where("is_fraud = 1 AND tx_id IS NULL").count() == report.synthetic_rows
+    assert sorted(r[0] for r in synthetic.select("synthetic_id").collect()) == list(
+        range(report.synthetic_rows)
+    )
+    assert count_invalid_rows(synthetic, model_feature_columns(store)) == 0
+    assert report.quality is not None and report.quality.invalid_rows == 0
+    # Months flagged missing stay null, as in the feature store.
+    assert synthetic.where("cust_month_missing = 1 AND cust_month_nb_tx IS NOT NULL").count() == 0
+
+    name, version = generator_model_name("wgan-gp"), int(report.generator.split("/")[1])
+    assert report.generator == f"{name}/{version}"
+    assert {r[0] for r in synthetic.select("generator_version").distinct().collect()} == {version}
+    assert rows.where("NOT is_synthetic AND generator_version IS NOT NULL").count() == 0
+    with tempfile.TemporaryDirectory() as directory:
+        registered, path = download_registered_files(store, name, directory)
+        generator = load_generator((path / GENERATOR_FILE).read_bytes())
+    assert registered == version
+    assert generator.feature_names == model_feature_columns(store)
+
+
+def test_the_command_prints_the_counts_and_the_leaderboard(
+    spark: SparkSession, store: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--lakehouse", store.lakehouse_root, "--training-set", "late", "--method", "cgan"]
+    assert oversample_job.main([*argv, "--ratio", "0.3", "--epochs", "2"]) == 0
+
+    out = capsys.readouterr().out
+    assert "augmented training set 'late' / cgan" in out and "fraud-gan-cgan/1" in out
+    assert "two_sample_auc" in out and "smote" in out and "cgan" in out
+
+
+def test_generated_rows_depend_on_the_seed_not_the_partitions(spark: SparkSession) -> None:
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.lognormal(3, 1, 300), rng.integers(0, 5, 300)])
+    y = np.r_[np.zeros(270), np.ones(30)]
+    sampler = make_oversampler(
+        "gan", sampling_ratio=0.5, random_state=0, feature_names=["tx_amount", "nb_tx"], epochs=2
+    )
+    sampler.fit_resample(X, y)
+    payload = sampler.generator_bytes()  # type: ignore[attr-defined]
+
+    rows = generated_rows(spark, payload, 25, seed=9, chunk_rows=10).toPandas()
+
+    generator = load_generator(payload)
+    expected = np.vstack(
+        [generator.sample(n, seed=chunk_seed(9, chunk)) for chunk, n in enumerate((10, 10, 5))]
+    )
+    assert rows["synthetic_id"].tolist() == list(range(25))
+    np.testing.assert_array_equal(rows[["tx_amount", "nb_tx"]].to_numpy(), expected)
