@@ -232,6 +232,15 @@ def champion_version(config: Config, name: str) -> int:
     return version
 
 
+def has_champion(config: Config, name: str) -> bool:
+    """Whether ``name`` is registered with a champion version."""
+    try:
+        champion_version(config, name)
+    except ValueError:
+        return False
+    return True
+
+
 # Models that are not anomaly scorers (oversampling generators, the classifier) are registered as
 # a directory of files, under the same experiment, versions and champion rule.
 FILES_ARTIFACT_PATH = "model"

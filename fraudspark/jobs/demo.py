@@ -1,9 +1,12 @@
 """fraudspark demo: the README's end-to-end run on ~1M simulated transactions.
 
 Generate 90 days of payments (amounts drift x1.5 on the last two), ingest and featurise the
-first 83, build a training set, train and register a RaPP scorer, then run the last seven days
-as nightly runs (ingest, features, score, monitor): the drift alarm, the report path and the
-last night's top alerts with their reasons are printed, then the tables and an example query.
+first 83, build a training set of the 14 days before the nights, train and register a RaPP
+scorer, print a small oversampling leaderboard (none, SMOTE, WGAN-GP with the same classifier),
+oversample the training set with WGAN-GP and train and register the classifier, then run the
+last seven days as nightly runs (ingest, features, score, monitor): the drift alarm, the report
+path and the last night's top alerts with their reasons are printed, then the tables and an
+example query.
 Every step is idempotent, so running the demo again leaves the same tables.
 """
 
@@ -15,13 +18,21 @@ from datetime import date, timedelta
 
 from pyspark.sql import functions as F
 
+from fraudspark.classifier import (
+    CLASSIFIER_MODEL_NAME,
+    ClassifierConfig,
+    register_classifier,
+    train_classifier,
+)
+from fraudspark.evaluation import ProtocolWindow, evaluate_oversampling, write_evaluations
 from fraudspark.features.pipeline import compute_features
 from fraudspark.features.store import build_training_set
 from fraudspark.generator import generate_transactions, write_raw
 from fraudspark.ingest import ingest_transactions
 from fraudspark.jobs.common import job_config, job_parser, job_session
 from fraudspark.nightly import backfill
-from fraudspark.registry import MODEL_NAMES, champion_version, register_scorer
+from fraudspark.oversampling.job import oversample_training_set
+from fraudspark.registry import MODEL_NAMES, champion_version, has_champion, register_scorer
 from fraudspark.scoring.base import TrainingConfig
 from fraudspark.scoring.spark import alert_reasons, train_scorer
 from fraudspark.tables import ALL_TABLES, qualified_name, table_exists
@@ -29,7 +40,11 @@ from fraudspark.tables import ALL_TABLES, qualified_name, table_exists
 START = date(2025, 1, 1)
 NIGHTS = 7  # the last week runs as nightly runs
 DRIFT_DAYS = 2  # amounts drift on the last two nights
-TRAINING_DAYS = 14
+TRAINING_DAYS = 14  # RaPP, the GAN and the classifier train on the 14 days before the nights
+TRAINING_SET = "demo-train"
+GAN_METHOD = "wgan-gp"
+GAN_EPOCHS = 100
+LEADERBOARD_METHODS = ["none", "smote", GAN_METHOD]
 EXAMPLE_QUERY = """
 SELECT tx_date,
        count(*)                                   AS transactions,
@@ -87,17 +102,16 @@ def main(argv: Sequence[str]) -> int:
         "WHERE cust_nb_tx_15m > 3 ORDER BY tx_ts LIMIT 5"
     ).show(truncate=False)
 
-    step("feature store: training set 'demo-train' (first 60 days)")
-    last_training_day = START + timedelta(days=min(args.days, 60) - 1)
-    print(build_training_set(spark, config, "demo-train", START, last_training_day).summary())
-
     train_end = first_night - timedelta(days=1)
     train_start = train_end - timedelta(days=TRAINING_DAYS - 1)
+    step(f"feature store: training set {TRAINING_SET!r} ({train_start} .. {train_end})")
+    print(build_training_set(spark, config, TRAINING_SET, train_start, train_end).summary())
+
     step(f"train RaPP on {train_start} .. {train_end} (known frauds left out) and register it")
     name = MODEL_NAMES["rapp"]
-    try:
+    if has_champion(config, name):
         print(f"{name} is registered already: champion is version {champion_version(config, name)}")
-    except ValueError:
+    else:
         trained = train_scorer(
             spark, config, "rapp", train_start, train_end,
             training=TrainingConfig(epochs=10, seed=1),
@@ -106,6 +120,33 @@ def main(argv: Sequence[str]) -> int:
         version = register_scorer(config, name, trained.artifact, trained.params)
         metrics = trained.artifact.metadata["training_metrics"]
         print(f"registered {name}/{version} (training metrics {metrics})")
+
+    window = ProtocolWindow(first_night - timedelta(days=21), 7, 7, 7)
+    step(
+        f"oversampling leaderboard: {', '.join(LEADERBOARD_METHODS)}, the same MLP classifier, "
+        f"train {window.train_start} .. {window.train_end}, test {window.test_start} .. "
+        f"{window.test_end}"
+    )
+    evaluation = evaluate_oversampling(
+        spark, config, window, LEADERBOARD_METHODS, seeds=[1], gan_epochs=GAN_EPOCHS
+    )
+    write_evaluations(spark, config, evaluation)
+    print(evaluation.leaderboard().drop(columns=["model", "seeds"]).to_string(index=False))
+
+    step(f"oversample {TRAINING_SET!r} with {GAN_METHOD}, train the classifier, register both")
+    if has_champion(config, CLASSIFIER_MODEL_NAME):
+        version = champion_version(config, CLASSIFIER_MODEL_NAME)
+        print(f"{CLASSIFIER_MODEL_NAME} is registered already: champion is version {version}")
+    else:
+        report = oversample_training_set(
+            spark, config, TRAINING_SET, GAN_METHOD, seed=1, epochs=GAN_EPOCHS
+        )
+        print(report.summary())
+        classifier = train_classifier(
+            spark, config, TRAINING_SET, GAN_METHOD, training=ClassifierConfig(seed=1)
+        )
+        version = register_classifier(config, classifier)
+        print(f"registered {CLASSIFIER_MODEL_NAME}/{version}: {classifier.summary()}")
 
     step(f"nightly runs {first_night} .. {last_day} (drift injected from the last {DRIFT_DAYS})")
     backfill(spark, config, first_night, last_day, nights_root)
