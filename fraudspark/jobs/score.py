@@ -17,13 +17,20 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--model",
         required=True,
-        help="NAME (its champion), NAME@ALIAS or NAME/VERSION, e.g. fraud-rapp@champion",
+        help="NAME (its champion), NAME@ALIAS or NAME/VERSION of a scorer or the classifier, "
+        "e.g. fraud-rapp@champion or fraud-classifier",
     )
     days = parser.add_mutually_exclusive_group(required=True)
     days.add_argument("--date", type=iso_date, help="score one day")
     days.add_argument("--start", type=iso_date, help="first day of a range")
     parser.add_argument("--end", type=iso_date, help="last day of the range (with --start)")
-    parser.add_argument("--top-k", type=int, default=3, help="feature attributions per row")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=3,
+        help="feature attributions per row (error shares, or integrated gradients for the "
+        "classifier)",
+    )
     args = parser.parse_args(argv)
     if args.end and not args.start:
         parser.error("--end needs --start")

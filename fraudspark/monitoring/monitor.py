@@ -1,7 +1,8 @@
 """The monitoring job: drift against training data, importance trends, retrain hints, report.
 
 For each registered model's champion, the reference is the model's own training data, read
-through the Delta versions recorded at training (exact even after the tables moved on). The
+through the Delta versions recorded at training (exact even after the tables moved on): a
+scorer's feature-store rows, the classifier's real (not synthetic) augmented training rows. The
 scored day and the last ``window_days`` days are compared with it, feature by feature, and so
 are the score and the alert flag. Per-feature importance is the mean attribution share of the
 day's scores (a feature outside a row's top three counts 0 for that row), set beside the same
@@ -21,6 +22,11 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from fraudspark.classifier import (
+    CLASSIFIER_FORMAT,
+    CLASSIFIER_MODEL_NAME,
+    classifier_training_rows,
+)
 from fraudspark.config import Config
 from fraudspark.features.definitions import CALENDAR_FEATURES
 from fraudspark.features.store import feature_rows
@@ -32,8 +38,7 @@ from fraudspark.monitoring.drift import (
 )
 from fraudspark.monitoring.report import format_summary, write_report
 from fraudspark.registry import MODEL_NAMES, RegisteredScorer, registered_artifact
-from fraudspark.scoring.export import load_scorer
-from fraudspark.scoring.spark import model_inputs
+from fraudspark.scoring.spark import load_model, model_inputs
 from fraudspark.tables import (
     DRIFT,
     FEATURE_IMPORTANCE,
@@ -85,18 +90,27 @@ def _sample(frame: DataFrame, rows: int) -> pd.DataFrame:
     return frame.toPandas()
 
 
-def _reference(
-    spark: SparkSession, config: Config, registered: RegisteredScorer, features: list[str]
-) -> pd.DataFrame:
-    """A sample of the model's training rows, as trained on, with their in-process scores."""
-    extra: dict[str, Any] = registered.artifact.metadata.get("extra", {})
+def training_rows(spark: SparkSession, config: Config, metadata: dict[str, Any]) -> DataFrame:
+    """The rows a model version was trained on, read through the Delta versions its training
+    recorded; for the classifier only the real ones, since drift is about real traffic."""
+    if metadata.get("format") == CLASSIFIER_FORMAT:
+        return classifier_training_rows(spark, config, metadata)
+    extra: dict[str, Any] = metadata.get("extra", {})
     start = date.fromisoformat(extra["training_start"])
     end = date.fromisoformat(extra["training_end"])
     rows = feature_rows(spark, config, start, end, dict(extra["data_versions"]))
     if extra.get("include_known_frauds") != "true":
         rows = rows.where(F.col("is_fraud").isNull() | (F.col("is_fraud") != 1))
+    return rows
+
+
+def _reference(
+    spark: SparkSession, config: Config, registered: RegisteredScorer, features: list[str]
+) -> pd.DataFrame:
+    """A sample of the model's training rows, as trained on, with their in-process scores."""
+    rows = training_rows(spark, config, registered.artifact.metadata)
     sample = _sample(model_inputs(rows, features).select(*features), SAMPLE_ROWS)
-    scored = load_scorer(registered.artifact).score(sample[features])
+    scored = load_model(registered.artifact).score(sample[features])
     return pd.concat(
         [sample, scored[["score", "is_alert", "top_features", "top_feature_shares"]]], axis=1
     )
@@ -304,11 +318,12 @@ def _importance_trend(
 
 
 def registered_champions(config: Config) -> list[RegisteredScorer]:
-    """The champion of every registered scorer, RaPP first (it leads the report)."""
+    """The champion of every registered model: the scorers, RaPP first (it leads the report),
+    then the classifier."""
     champions = []
-    for kind in ("rapp", "ae", "vae"):
+    for name in (*(MODEL_NAMES[kind] for kind in ("rapp", "ae", "vae")), CLASSIFIER_MODEL_NAME):
         try:
-            champions.append(registered_artifact(config, MODEL_NAMES[kind]))
+            champions.append(registered_artifact(config, name))
         except ValueError:
             continue  # never registered
     return champions

@@ -44,6 +44,7 @@ from fraudspark.oversampling import (
     make_oversampler,
 )
 from fraudspark.registry import register_files
+from fraudspark.scoring.base import one_torch_thread
 from fraudspark.scoring.spark import model_inputs
 from fraudspark.tables import (
     AUGMENTED_TRAINING_SETS,
@@ -415,9 +416,10 @@ def _synthesise(
     if has_generator(method):
         params["epochs"] = epochs
     sampler = make_oversampler(method, sampling_ratio=1.0, **params)
-    resampled, _ = sampler.fit_resample(
-        np.vstack([real, normal]), np.r_[np.ones(len(real)), np.zeros(len(normal))]
-    )
+    with one_torch_thread():
+        resampled, _ = sampler.fit_resample(
+            np.vstack([real, normal]), np.r_[np.ones(len(real)), np.zeros(len(normal))]
+        )
     generator_version = None
     if has_generator(method):
         generator_bytes = sampler.generator_bytes()  # type: ignore[attr-defined]

@@ -29,6 +29,18 @@ FeatureData: TypeAlias = pd.DataFrame | np.ndarray
 NetworkT = TypeVar("NetworkT", bound=nn.Module)
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Train on one intra-op thread: on minibatches of these small networks, extra threads cost
+    more in synchronisation than they save (several times slower on 2 busy cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class FeatureMismatchError(ValueError):
     """The input's feature columns are not the ones the model was trained on."""
 

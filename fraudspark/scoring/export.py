@@ -113,16 +113,25 @@ def top_feature_attributions(
     return names.tolist(), np.take_along_axis(shares, order, axis=1).tolist()
 
 
-class LoadedScorer:
-    """An exported scorer loaded for scoring: build once, call :meth:`score` per batch."""
+class LoadedModel:
+    """An exported model loaded for scoring: build once, call :meth:`score` per batch.
+
+    The scorers and the classifier share this surface (feature names, alert threshold, score
+    columns and per-feature shares), so the Spark job and the monitor run either without
+    knowing which. A subclass names its ``artifact_format`` and implements
+    :meth:`score_matrix`.
+    """
+
+    artifact_format = ""
 
     def __init__(self, artifact: ScorerArtifact) -> None:
-        if artifact.metadata.get("format") != ARTIFACT_FORMAT:
+        if artifact.metadata.get("format") != self.artifact_format:
             raise ValueError(
-                f"not a {ARTIFACT_FORMAT} artifact: format {artifact.metadata.get('format')!r}"
+                f"not a {self.artifact_format} artifact: format {artifact.metadata.get('format')!r}"
             )
         self.metadata = artifact.metadata
         self.feature_names: list[str] = list(artifact.metadata["feature_names"])
+        self.score_columns: list[str] = list(artifact.metadata["score_columns"])
         self.threshold = float(artifact.metadata["threshold"])
         self.module = torch.jit.load(  # type: ignore[no-untyped-call]
             io.BytesIO(artifact.model_bytes), map_location="cpu"
@@ -132,6 +141,10 @@ class LoadedScorer:
         """Fail fast (e.g. on the Spark driver) with the missing and extra feature names."""
         check_feature_names(list(feature_names), self.feature_names)
 
+    def score_matrix(self, matrix: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Raw float64 rows in ``feature_names`` order to (score columns, per-feature shares)."""
+        raise NotImplementedError
+
     def score(
         self, data: FeatureData, feature_names: Sequence[str] | None = None, top_k: int = 3
     ) -> pd.DataFrame:
@@ -139,23 +152,31 @@ class LoadedScorer:
 
         Columns: the metadata's ``score_columns`` (``score`` first, then e.g. ``sap``/``nap``),
         ``is_alert`` (score > threshold), ``top_features`` and ``top_feature_shares`` (lists,
-        largest share of the input-space squared reconstruction error first). Features are
-        matched by name, see :func:`~fraudspark.scoring.base.aligned_feature_matrix`.
+        largest share first). Features are matched by name, see
+        :func:`~fraudspark.scoring.base.aligned_feature_matrix`.
         """
         matrix = aligned_feature_matrix(data, self.feature_names, feature_names)
+        scores, shares = self.score_matrix(matrix)
+        index = data.index if isinstance(data, pd.DataFrame) else None
+        scored = pd.DataFrame({name: scores[name] for name in self.score_columns}, index=index)
+        scored["is_alert"] = scored["score"] > self.threshold
+        names, top_shares = top_feature_attributions(shares, self.feature_names, top_k)
+        scored["top_features"] = pd.Series(names, index=scored.index, dtype=object)
+        scored["top_feature_shares"] = pd.Series(top_shares, index=scored.index, dtype=object)
+        return scored
+
+
+class LoadedScorer(LoadedModel):
+    """An exported anomaly scorer; its shares are those of the input-space squared
+    reconstruction error."""
+
+    artifact_format = ARTIFACT_FORMAT
+
+    def score_matrix(self, matrix: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         with torch.no_grad():
             outputs = self.module(torch.tensor(matrix))
-        index = data.index if isinstance(data, pd.DataFrame) else None
-        scored = pd.DataFrame(
-            {name: outputs[name].numpy() for name in self.metadata["score_columns"]}, index=index
-        )
-        scored["is_alert"] = scored["score"] > self.threshold
-        names, shares = top_feature_attributions(
-            outputs["feature_error_share"].numpy(), self.feature_names, top_k
-        )
-        scored["top_features"] = pd.Series(names, index=scored.index, dtype=object)
-        scored["top_feature_shares"] = pd.Series(shares, index=scored.index, dtype=object)
-        return scored
+        scores = {name: outputs[name].numpy() for name in self.score_columns}
+        return scores, outputs["feature_error_share"].numpy()
 
 
 def load_scorer(source: str | Path | ScorerArtifact) -> LoadedScorer:

@@ -6,6 +6,8 @@ impute alike. Scoring runs the exported TorchScript graph in ``mapInArrow``: the
 to the executors as a broadcast (bytes + JSON metadata), is loaded once per partition, and each
 Arrow batch becomes one float64 matrix, one forward pass and Arrow columns back, with no pandas
 conversion on the way (the fastest of the three UDF styles measured in ``bench/scoring.py``).
+The same job scores the supervised classifier (:mod:`fraudspark.classifier`): the artifact's
+``format`` picks the loader, and the classifier adds an integrated-gradients pass per batch.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from fraudspark.config import Config
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
 from fraudspark.registry import ModelSpec, registered_artifact
 from fraudspark.scoring.autoencoder import AutoencoderScorer
-from fraudspark.scoring.base import ReconstructionScorer, TrainingConfig, check_feature_names
-from fraudspark.scoring.export import ScorerArtifact, export_artifact, load_scorer
+from fraudspark.scoring.base import ReconstructionScorer, TrainingConfig
+from fraudspark.scoring.export import LoadedModel, LoadedScorer, ScorerArtifact, export_artifact
 from fraudspark.scoring.rapp import RappScorer
 from fraudspark.scoring.vae import VaeScorer
 from fraudspark.tables import (
@@ -201,6 +203,20 @@ def _top_attributions(
     return names, values
 
 
+def load_model(artifact: ScorerArtifact) -> LoadedModel:
+    """The loaded scorer or classifier that the artifact's ``format`` names."""
+    # Imported here: the classifier module imports this one (model_inputs) when loaded.
+    from fraudspark.classifier import LoadedClassifier
+
+    loaders: dict[str, type[LoadedModel]] = {
+        loader.artifact_format: loader for loader in (LoadedScorer, LoadedClassifier)
+    }
+    artifact_format = artifact.metadata.get("format")
+    if artifact_format not in loaders:
+        raise ValueError(f"unknown model format {artifact_format!r}: one of {sorted(loaders)}")
+    return loaders[artifact_format](artifact)
+
+
 def score_arrow_batches(
     batches: Iterable[pa.RecordBatch],
     artifact: ScorerArtifact,
@@ -211,45 +227,44 @@ def score_arrow_batches(
 
     ``output_names`` are the pass-through columns, then the metadata's ``score_columns``,
     ``is_alert``, ``top_features`` and ``top_feature_shares`` (see :func:`scored_schema`). Feature
-    columns must be non-null (see :func:`model_inputs`). The model is loaded once per call.
+    columns must be non-null (see :func:`model_inputs`). The model (a scorer or the classifier,
+    see :func:`load_model`) is loaded once per call.
     """
-    scorer = load_scorer(artifact)
-    score_columns = scorer.metadata["score_columns"]
-    feature_names = pa.array(scorer.feature_names, pa.string())
+    model = load_model(artifact)
+    feature_names = pa.array(model.feature_names, pa.string())
     names = list(output_names)
-    passthrough = names[: len(names) - len(score_columns) - len(ATTRIBUTION_COLUMNS)]
+    passthrough = names[: len(names) - len(model.score_columns) - len(ATTRIBUTION_COLUMNS)]
     for batch in batches:
         matrix = np.column_stack(
-            [batch.column(name).to_numpy(zero_copy_only=False) for name in scorer.feature_names]
+            [batch.column(name).to_numpy(zero_copy_only=False) for name in model.feature_names]
         )
-        with torch.no_grad():
-            outputs = scorer.module(torch.from_numpy(matrix))
-        score = outputs["score"].numpy()
-        top_names, top_shares = _top_attributions(
-            outputs["feature_error_share"].numpy(), feature_names, top_k
-        )
+        scores, shares = model.score_matrix(matrix)
+        top_names, top_shares = _top_attributions(shares, feature_names, top_k)
         columns = [batch.column(name) for name in passthrough]
-        columns += [pa.array(outputs[name].numpy()) for name in score_columns]
-        columns += [pa.array(score > scorer.threshold), top_names, top_shares]
+        columns += [pa.array(scores[name]) for name in model.score_columns]
+        columns += [pa.array(scores["score"] > model.threshold), top_names, top_shares]
         yield pa.RecordBatch.from_arrays(columns, names=names)
 
 
 def score_feature_rows(
     rows: DataFrame, artifact: ScorerArtifact, feature_names: Sequence[str], top_k: int = 3
 ) -> DataFrame:
-    """Score feature-store rows with an exported scorer, in Spark.
+    """Score feature-store rows with an exported scorer or classifier, in Spark.
 
     ``feature_names`` are the rows' feature columns; they must be the model's (in any order),
     else :class:`~fraudspark.scoring.base.FeatureMismatchError` names the missing and extra ones
     here, before any task runs. Every other column passes through. Adds the metadata's
     ``score_columns`` (``score`` first; RaPP adds ``sap`` and ``nap``), ``is_alert`` (score above
     the training threshold), ``top_features`` and ``top_feature_shares`` (the ``top_k`` largest
-    shares of the input-space squared reconstruction error).
+    shares: of the input-space squared reconstruction error for a scorer, of the absolute
+    integrated-gradients attributions for the classifier, whose score is the fraud probability).
     """
     if top_k < 1:
         raise ValueError(f"top_k must be positive, got {top_k}")
-    check_feature_names(list(feature_names), artifact.metadata["feature_names"])
-    schema = scored_schema(rows, feature_names, artifact.metadata["score_columns"])
+    # Loaded on the driver too, so an unknown or incomplete artifact fails before any task.
+    model = load_model(artifact)
+    model.check_features(feature_names)
+    schema = scored_schema(rows, feature_names, model.score_columns)
     shared = rows.sparkSession.sparkContext.broadcast((artifact.model_bytes, artifact.metadata))
     output_names = schema.names
 
@@ -367,9 +382,10 @@ def score_days(
 ) -> ScoringReport:
     """The scoring job: score the feature store's rows for ``start``..``end`` into fraud.scores.
 
-    ``model`` is ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry; the version it
-    resolves to is written with every score. A model trained on other features stops here with
-    the missing and extra feature names.
+    ``model`` is ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry (a scorer such
+    as ``fraud-rapp`` or the classifier ``fraud-classifier``); the version it resolves to is
+    written with every score. A model trained on other features stops here with the missing
+    and extra feature names.
     """
     if start > end:
         raise ValueError(f"scoring start {start} is after its end {end}")

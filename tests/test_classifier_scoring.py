@@ -1,0 +1,157 @@
+"""The registered classifier in the nightly path: Spark scoring into fraud.scores with
+integrated-gradients attributions, the champion list, and monitoring against its training rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from fraudspark.classifier import (
+    CLASSIFIER_MODEL_NAME,
+    ClassifierConfig,
+    LoadedClassifier,
+    classifier_training_rows,
+    register_classifier,
+    train_classifier,
+)
+from fraudspark.config import Config
+from fraudspark.features.store import build_training_set, feature_rows, model_feature_columns
+from fraudspark.jobs import score as score_job
+from fraudspark.monitoring.monitor import monitor_model, registered_champions
+from fraudspark.oversampling.job import oversample_training_set
+from fraudspark.registry import RegisteredScorer, registered_artifact
+from fraudspark.scoring.spark import ScoringReport, model_inputs, score_days
+from fraudspark.tables import DRIFT, SCORES, TRAINING_SETS, read_table
+from tests.synthetic_store import write_feature_store
+
+START = date(2025, 2, 1)
+SCORED_DAY = date(2025, 2, 4)
+TINY = ClassifierConfig(hidden_dims=(16,), epochs=15, batch_size=64, seed=3)
+ALERT_RATE = 0.05
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def store(
+    spark: SparkSession, base_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Config:
+    """Four days of 20 customers' payments, some defrauded daily; SMOTE on the first three."""
+    root = tmp_path_factory.mktemp("classifier_scoring") / "lakehouse"
+    config = base_config.with_lakehouse(str(root))
+    write_feature_store(
+        spark, config, START, 4, customers=20, frauds_from={0: 0, 7: 0, 11: 1, 15: 3}, seed=4
+    )
+    build_training_set(spark, config, "train", START, date(2025, 2, 3))
+    oversample_training_set(spark, config, "train", "smote", ratio=0.2, seed=0)
+    return config
+
+
+@pytest.fixture(scope="module")
+def registered(spark: SparkSession, store: Config) -> RegisteredScorer:
+    trained = train_classifier(
+        spark, store, "train", "smote", training=TINY, target_alert_rate=ALERT_RATE
+    )
+    version = register_classifier(store, trained)
+    return registered_artifact(store, f"{CLASSIFIER_MODEL_NAME}/{version}")
+
+
+@pytest.fixture(scope="module")
+def first_scoring(
+    spark: SparkSession, store: Config, registered: RegisteredScorer
+) -> ScoringReport:
+    """The day scored by the champion (the registered version), once for the module."""
+    return score_days(spark, store, CLASSIFIER_MODEL_NAME, SCORED_DAY, SCORED_DAY)
+
+
+def _classifier_scores(spark: SparkSession, store: Config) -> pd.DataFrame:
+    scores = read_table(spark, store, SCORES).where(F.col("model_name") == CLASSIFIER_MODEL_NAME)
+    return scores.toPandas().sort_values("tx_id", ignore_index=True)
+
+
+def test_the_threshold_lets_the_target_share_of_real_training_rows_alert(
+    spark: SparkSession, store: Config, registered: RegisteredScorer
+) -> None:
+    features = model_feature_columns(store)
+    rows = classifier_training_rows(spark, store, registered.artifact.metadata)
+    real = model_inputs(rows, features).select(*features).toPandas()
+
+    scored = LoadedClassifier(registered.artifact).score(real)
+
+    labelled = read_table(spark, store, TRAINING_SETS).where("is_fraud IS NOT NULL").count()
+    assert len(real) == labelled  # every real labelled row, no synthetic one
+    assert scored["is_alert"].mean() == pytest.approx(ALERT_RATE, abs=1 / len(real))
+
+
+def test_the_classifier_scores_a_day_into_fraud_scores_once(
+    spark: SparkSession,
+    store: Config,
+    registered: RegisteredScorer,
+    first_scoring: ScoringReport,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    features = model_feature_columns(store)
+    day = model_inputs(feature_rows(spark, store, SCORED_DAY, SCORED_DAY), features).toPandas()
+    day = day.sort_values("tx_id", ignore_index=True)
+    table = _classifier_scores(spark, store)
+
+    assert first_scoring.model == str(registered)
+    assert (first_scoring.rows_scored, first_scoring.rows_inserted) == (len(day), len(day))
+    assert table["tx_id"].tolist() == day["tx_id"].tolist()
+    expected = LoadedClassifier(registered.artifact).score(day[features])
+    np.testing.assert_allclose(table["score"], expected["score"], rtol=1e-12, atol=0)
+    assert table["is_alert"].tolist() == expected["is_alert"].tolist()
+    assert (table["is_alert"] == (table["score"] > registered.artifact.metadata["threshold"])).all()
+    assert first_scoring.alerts == int(table["is_alert"].sum()) > 0
+    assert table["top_features"].map(len).eq(3).all()
+    np.testing.assert_allclose(
+        np.stack(table["top_feature_shares"]), np.stack(expected["top_feature_shares"]), atol=1e-9
+    )
+    assert table[["sap", "nap", "reconstruction_error", "kl_divergence"]].isna().all().all()
+
+    conf = tmp_path / "test.yaml"
+    conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
+    command = ["--conf", str(conf), "--lakehouse", store.lakehouse_root]
+    command += ["--model", CLASSIFIER_MODEL_NAME, "--date", SCORED_DAY.isoformat()]
+    assert score_job.main(command) == 0
+
+    summary = f"{registered} on {SCORED_DAY} .. {SCORED_DAY}: {len(day)} rows in fraud.scores"
+    assert f"{summary} (0 new)" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(_classifier_scores(spark, store), table)
+
+
+def test_the_nightly_champions_include_the_registered_classifier(
+    store: Config, registered: RegisteredScorer
+) -> None:
+    assert [str(champion) for champion in registered_champions(store)] == [str(registered)]
+
+
+@pytest.mark.slow
+def test_the_classifier_is_monitored_against_its_real_training_rows(
+    spark: SparkSession,
+    store: Config,
+    registered: RegisteredScorer,
+    first_scoring: ScoringReport,
+) -> None:
+    result = monitor_model(spark, store, registered, SCORED_DAY, report=False)
+
+    drift = read_table(spark, store, DRIFT).where(F.col("model") == CLASSIFIER_MODEL_NAME)
+    measured = {row["feature"] for row in drift.select("feature").distinct().collect()}
+    assert (result.model, result.version) == (registered.name, registered.version)
+    assert {"score", "is_alert", *model_feature_columns(store)} <= measured
+    assert not result.drift.empty
