@@ -19,6 +19,7 @@ ML = [
     "sqlalchemy>=2,<2.1",
     "alembic>=1.13,<2",
     "scikit-learn>=1.5",
+    "captum>=0.9,<1",  # integrated gradients for the classifier (0.8 and older pin numpy < 2)
     "imbalanced-learn>=0.13",
     "matplotlib>=3.8",
     "scipy>=1.11",
