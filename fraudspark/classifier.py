@@ -34,7 +34,12 @@ from fraudspark.config import Config
 from fraudspark.features.store import model_feature_columns
 from fraudspark.oversampling.tabular import column_kind
 from fraudspark.registry import download_registered_files, register_files
-from fraudspark.scoring.base import FeatureData, alert_threshold, aligned_feature_matrix
+from fraudspark.scoring.base import (
+    FeatureData,
+    alert_threshold,
+    aligned_feature_matrix,
+    one_torch_thread,
+)
 from fraudspark.scoring.export import LoadedModel, ScorerArtifact
 from fraudspark.scoring.spark import DEFAULT_TARGET_ALERT_RATE, MISSING_FEATURE_VALUE, model_inputs
 from fraudspark.tables import AUGMENTED_TRAINING_SETS, read_table_as_of, table_version
@@ -377,9 +382,10 @@ def train_classifier(
     rate = config.scoring.target_alert_rate if target_alert_rate is None else target_alert_rate
     frame, version = augmented_frame(spark, config, training_set, method)
     features = model_feature_columns(config)
-    classifier = MLPClassifier(training, rate).fit(
-        frame[features], frame["is_fraud"].to_numpy(), frame["is_synthetic"].to_numpy()
-    )
+    with one_torch_thread():
+        classifier = MLPClassifier(training, rate).fit(
+            frame[features], frame["is_fraud"].to_numpy(), frame["is_synthetic"].to_numpy()
+        )
     params = {
         "kind": kind,
         "training_set": training_set,

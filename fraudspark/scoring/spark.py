@@ -30,7 +30,7 @@ from fraudspark.config import Config
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
 from fraudspark.registry import ModelSpec, registered_artifact
 from fraudspark.scoring.autoencoder import AutoencoderScorer
-from fraudspark.scoring.base import ReconstructionScorer, TrainingConfig
+from fraudspark.scoring.base import ReconstructionScorer, TrainingConfig, one_torch_thread
 from fraudspark.scoring.export import LoadedModel, LoadedScorer, ScorerArtifact, export_artifact
 from fraudspark.scoring.rapp import RappScorer
 from fraudspark.scoring.vae import VaeScorer
@@ -142,14 +142,8 @@ def train_scorer(
     frame = training_frame(spark, config, start, end, versions, include_known_frauds)
     if frame.empty:
         raise ValueError(f"no feature-store rows to train on between {start} and {end}")
-    # These small networks train several times faster on one thread: on minibatches this size,
-    # intra-op threads cost more in synchronisation than they save (7x on 2 busy cores).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         scorer.fit(frame)
-    finally:
-        torch.set_num_threads(threads)
     params = {
         "kind": kind,
         "training_start": start.isoformat(),
