@@ -8,6 +8,7 @@
 
 # COMMAND ----------
 
+# ruff: noqa: E402
 import os
 from datetime import timedelta
 
@@ -93,8 +94,14 @@ from fraudspark.features.store import feature_rows, model_feature_columns
 last_day = spark.sql("SELECT max(tx_date) FROM fraud.transactions").first()[0]
 week = feature_rows(spark, config, last_day - timedelta(days=6), last_day)
 print(f"{week.count()} rows, {len(model_feature_columns(config))} model features")
-week.select("tx_id", "tx_ts", "term_risk_7d", "cust_month_avg_amount", "term_month_fraud_rate",
-            "cust_month_missing").show(5, truncate=False)
+week.select(
+    "tx_id",
+    "tx_ts",
+    "term_risk_7d",
+    "cust_month_avg_amount",
+    "term_month_fraud_rate",
+    "cust_month_missing",
+).show(5, truncate=False)
 
 # COMMAND ----------
 

@@ -1,37 +1,91 @@
-"""Every notebook runs, cell by cell, against a small lakehouse."""
+"""Every notebook runs, cell by cell, against a small lakehouse, and produces what it shows.
+
+The notebooks are a sequence (02 registers and scores with the RaPP model that 04 monitors), so
+they share one world and run in order: a notebook's test first runs any earlier notebook that
+has not run yet, so each test also passes on its own.
+"""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
+import yaml
 from pyspark.sql import SparkSession
+from threadpoolctl import threadpool_limits
 
-from fraudspark.config import Config
+from fraudspark.config import DEFAULT_CONF, Config
 from fraudspark.features.pipeline import compute_features
 from fraudspark.features.store import build_training_set
 from fraudspark.generator import generate_transactions, write_raw
 from fraudspark.ingest import ingest_transactions
-from fraudspark.notebooks import parse_notebook, run_notebook
+from fraudspark.notebooks import parse_notebook, run_notebook, widget
+from fraudspark.tables import AUGMENTED_TRAINING_SETS, read_table
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.py"))
+START = date(2025, 1, 1)
+DAYS = 40  # Jan 1 .. Feb 9
+NIGHT = date(2025, 2, 9)  # held back as raw files for notebook 04's night; amounts drift x1.5
+LAST_INGESTED = date(2025, 2, 8)
+# Small parameters: the test is about the notebooks running, not about the models.
+PARAMETERS: dict[str, dict[str, object]] = {
+    # RaPP trains on Feb 1..7: one month's monthly values, like the days it is monitored on.
+    "02_scoring_and_rapp.py": {"epochs": 2, "train_days": 7},
+    "03_gan_oversampling.py": {"gan_epochs": 3, "classifier_epochs": 3},
+    "04_monitoring.py": {"night": NIGHT.isoformat()},  # and "source", set by the test
+}
+
+
+@dataclass(frozen=True)
+class World:
+    config: Config
+    conf_file: Path  # the notebooks' configuration: conf/local.yaml, small and self-contained
+    nights: Path  # raw files of the held-back night(s), laid out as day=YYYY-MM-DD
+    reports: Path  # the notebooks' monitoring reports
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Torch and OpenMP on one thread: on a busy machine, the oversampling job's quality
+    classifier (scikit-learn, OpenMP) otherwise runs several times slower, fighting Spark."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
 def small_lakehouse(
     spark: SparkSession, base_config: Config, tmp_path_factory: pytest.TempPathFactory
-) -> Config:
-    """40 days of a small simulated world, ingested (one bad row), featurised, a training set."""
+) -> World:
+    """40 days of a small simulated world with a few percent fraud; all but the last day
+    ingested (one bad row) and featurised, and a training set. The last day's amounts drift."""
     directory = tmp_path_factory.mktemp("notebooks")
     config = base_config.with_lakehouse(str(directory / "lakehouse"))
+    # 100 customers within reach of ~4 of 60 terminals each, and fraud scenarios scaled down
+    # from the defaults (meant for thousands of customers) to a few percent of transactions.
+    generator = config.generator.model_copy(
+        update={
+            "area_size": 35.0,
+            "compromised_terminals_per_day": 0.05,
+            "compromised_customers_per_day": 0.2,
+        }
+    )
     frame = generate_transactions(
-        spark, config.generator, customers=80, terminals=60, days=40,
-        start_date=date(2025, 1, 1), seed=5,
+        spark, generator, customers=100, terminals=60, days=DAYS, start_date=START, seed=5,
+        drift_from=NIGHT,
     )  # fmt: skip
-    write_raw(frame, str(directory / "raw"), "parquet")
-    ingest_transactions(spark, config, str(directory / "raw"), "parquet")
+    night = f"tx_ts >= '{NIGHT}'"
+    write_raw(frame.where(f"NOT ({night})"), str(directory / "history"), "parquet")
+    write_raw(frame.where(night), str(directory / "nights"), "parquet")
+    ingest_transactions(spark, config, str(directory / "history"), "parquet")
     bad = directory / "bad.csv"
     with bad.open("w", newline="") as handle:
         csv.writer(handle).writerows(
@@ -41,7 +95,100 @@ def small_lakehouse(
     ingest_transactions(spark, config, str(bad), "csv")
     compute_features(spark, config)
     build_training_set(spark, config, "first-month", date(2025, 1, 1), date(2025, 1, 31))
-    return config
+
+    conf = yaml.safe_load(DEFAULT_CONF.read_text())
+    conf["spark"].update(master="local[2]", shuffle_partitions=base_config.spark.shuffle_partitions)
+    conf["monitoring"]["reports_dir"] = str(directory / "reports")
+    conf_file = directory / "notebooks.yaml"
+    conf_file.write_text(yaml.safe_dump(conf))
+    return World(config, conf_file, directory / "nights", directory / "reports")
+
+
+@pytest.fixture(scope="module")
+def notebook_runs() -> dict[str, dict[str, Any] | None]:
+    """Each notebook's namespace once it has run (None if it failed)."""
+    return {}
+
+
+def run_in_order(
+    notebook: Path, world: World, runs: dict[str, dict[str, Any] | None]
+) -> dict[str, Any]:
+    """Run the notebooks up to ``notebook`` that have not run yet; its namespace."""
+    for earlier in NOTEBOOKS[: NOTEBOOKS.index(notebook) + 1]:
+        if earlier.name in runs:
+            continue
+        runs[earlier.name] = None
+        parameters = dict(PARAMETERS.get(earlier.name, {}))
+        if earlier.name == "04_monitoring.py":
+            parameters["source"] = str(world.nights / f"day={NIGHT}")
+        runs[earlier.name] = run_notebook(earlier, parameters=parameters)
+    namespace = runs[notebook.name]
+    if namespace is None:
+        pytest.fail(f"{notebook.name} (or a notebook before it) failed earlier in this module")
+    return namespace
+
+
+def check_transactions_and_features(namespace: dict[str, Any], world: World) -> None:
+    assert namespace["last_day"] == LAST_INGESTED
+    assert namespace["week"].count() > 0
+
+
+def check_scoring_and_rapp(namespace: dict[str, Any], world: World) -> None:
+    spark = namespace["spark"]
+    scoring, version = namespace["scoring"], namespace["version"]
+    assert scoring.model == f"fraud-rapp/{version}"
+    scored = spark.sql(
+        f"SELECT count(*) AS n FROM fraud.scores WHERE model_name = 'fraud-rapp' "
+        f"AND model_version = {version} AND tx_date = '{LAST_INGESTED}'"
+    ).first()
+    assert scored is not None and scored["n"] == scoring.rows_scored > 0
+    assert namespace["alerts"].count() == scoring.alerts
+    models = {result.model for result in namespace["evaluation"].results}
+    assert models == {"ae", "rapp-sap", "rapp-nap"}
+    assert spark.sql("SELECT * FROM fraud.evaluations WHERE oversampling = 'none'").count() == 3
+
+
+def check_gan_oversampling(namespace: dict[str, Any], world: World) -> None:
+    spark, training_set = namespace["spark"], namespace["training_set"]
+    assert set(namespace["leaderboard"].index) == {"smote", "wgan-gp"}
+    augmented = read_table(spark, world.config, AUGMENTED_TRAINING_SETS).where(
+        f"training_set = '{training_set}' AND is_synthetic"
+    )
+    assert {row["method"] for row in augmented.select("method").distinct().collect()} == {
+        "smote",
+        "wgan-gp",
+    }
+    assert namespace["classifier_version"] >= 1
+    board = namespace["evaluation"].leaderboard()
+    assert list(board["oversampling"]) == ["none", "smote", "wgan-gp"]
+
+
+def check_monitoring(namespace: dict[str, Any], world: World) -> None:
+    spark = namespace["spark"]
+    assert namespace["results"][0].model == "fraud-rapp"  # RaPP leads the report
+    assert (world.reports / str(LAST_INGESTED) / "index.html").exists()
+    assert (world.reports / str(NIGHT) / "index.html").exists()
+    assert namespace["steps"] == ["ingest", "labels", "features", "score", "monitor"]
+    statuses = {
+        row["step"]: row["status"]
+        for row in spark.sql(f"SELECT * FROM fraud.runs WHERE run_date = '{NIGHT}'").collect()
+    }
+    assert statuses["score"] == statuses["monitor"] == "succeeded"
+    monitored = spark.sql("SELECT DISTINCT monitor_date FROM fraud.drift").collect()
+    assert {row["monitor_date"] for row in monitored} == {LAST_INGESTED, NIGHT}
+    hint = spark.sql(
+        f"SELECT drifted_features FROM fraud.retrain_hints "
+        f"WHERE monitor_date = '{NIGHT}' AND model = 'fraud-rapp'"
+    ).first()
+    assert hint is not None and "tx_amount" in hint["drifted_features"]  # amounts x1.5
+
+
+CHECKS: dict[str, Callable[[dict[str, Any], World], None]] = {
+    "01_transactions_and_features.py": check_transactions_and_features,
+    "02_scoring_and_rapp.py": check_scoring_and_rapp,
+    "03_gan_oversampling.py": check_gan_oversampling,
+    "04_monitoring.py": check_monitoring,
+}
 
 
 def test_notebooks_are_in_databricks_source_format() -> None:
@@ -49,20 +196,41 @@ def test_notebooks_are_in_databricks_source_format() -> None:
     for notebook in NOTEBOOKS:
         kinds = {cell.kind for cell in parse_notebook(notebook)}
         assert {"python", "sql", "md"} <= kinds, notebook.name
+    assert set(CHECKS) == {notebook.name for notebook in NOTEBOOKS}, "a notebook lacks a check"
+
+
+def test_widgets_take_run_parameters_then_environment_then_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook = tmp_path / "params.py"
+    notebook.write_text(
+        "# Databricks notebook source\n"
+        "from fraudspark.notebooks import widget\n"
+        "epochs, day = widget('epochs', '10'), widget('day', '')\n"
+    )
+    monkeypatch.setenv("FRAUDSPARK_DAY", "2025-02-01")
+    namespace = run_notebook(notebook, parameters={"epochs": 2})
+    assert (namespace["epochs"], namespace["day"]) == ("2", "2025-02-01")
+    assert widget("epochs", "10") == "10"  # outside a run: no parameters
+    with pytest.raises(ValueError, match=r"no parameter epoch$"):
+        run_notebook(notebook, parameters={"epoch": 2})
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(
     notebook: Path,
-    small_lakehouse: Config,
+    small_lakehouse: World,
+    notebook_runs: dict[str, dict[str, Any] | None],
     spark: SparkSession,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("FRAUDSPARK_LAKEHOUSE", small_lakehouse.lakehouse_root)
+    monkeypatch.setenv("FRAUDSPARK_LAKEHOUSE", small_lakehouse.config.lakehouse_root)
+    monkeypatch.setenv("FRAUDSPARK_CONF", str(small_lakehouse.conf_file))
     partitions = spark.conf.get("spark.sql.shuffle.partitions")
     try:
-        namespace = run_notebook(notebook)
+        namespace = run_in_order(notebook, small_lakehouse, notebook_runs)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     assert namespace["spark"] is spark  # the notebook joined the running session
+    CHECKS[notebook.name](namespace, small_lakehouse)
