@@ -84,10 +84,16 @@ def binary_columns(features: list[str]) -> list[str]:
 
 
 def _sample(frame: DataFrame, rows: int) -> pd.DataFrame:
-    total = frame.count()
-    if total > rows:
-        frame = frame.sample(fraction=min(1.0, 1.2 * rows / total), seed=SEED).limit(rows)
-    return frame.toPandas()
+    # Cached: counting and then collecting would otherwise compute the feature rows twice.
+    frame = frame.cache()
+    try:
+        total = frame.count()
+        sampled = frame
+        if total > rows:
+            sampled = frame.sample(fraction=min(1.0, 1.2 * rows / total), seed=SEED).limit(rows)
+        return sampled.toPandas()
+    finally:
+        frame.unpersist()
 
 
 def training_rows(spark: SparkSession, config: Config, metadata: dict[str, Any]) -> DataFrame:
@@ -331,16 +337,18 @@ def registered_champions(config: Config) -> list[RegisteredScorer]:
 
 def monitor_day(spark: SparkSession, config: Config, day: date) -> list[ModelMonitoring]:
     """Monitor every champion for ``day``; the first gets ``reports/<date>/index.html``."""
+    champions = registered_champions(config)
+    if not champions:
+        log.warning("no registered model to monitor")
+        return []
     if not table_exists(spark, config, SCORES):
         raise ValueError("fraud.scores does not exist yet: score before monitoring")
     results = []
-    for index, registered in enumerate(registered_champions(config)):
+    for index, registered in enumerate(champions):
         result = monitor_model(spark, config, registered, day, report=index == 0)
         results.append(result)
         print(f"\n{registered} on {day}:")
         print(format_summary(drift_summary(result.drift)))
         if result.report:
             print(f"report: {result.report}")
-    if not results:
-        log.warning("no registered model to monitor")
     return results
