@@ -95,3 +95,10 @@ def test_format_summary_names_drifted_features_then_the_table() -> None:
     assert lines[0] == "2 of 3 monitored columns drifted: amount, weekend"
     assert lines[1].split() == ["feature", "metric", "value", "threshold", "drifted"]
     assert lines[2].split() == ["amount", "psi", "0.9700", "0.2000", "True"]
+
+
+def test_format_summary_shows_the_first_rows_and_counts_the_rest() -> None:
+    lines = format_summary(SUMMARY, max_rows=1).splitlines()
+    assert lines[0] == "2 of 3 monitored columns drifted: amount, weekend"
+    assert [line.split()[0] for line in lines[2:-1]] == ["amount"]
+    assert lines[-1] == "... 2 more in fraud.drift"

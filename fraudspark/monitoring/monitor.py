@@ -335,6 +335,9 @@ def registered_champions(config: Config) -> list[RegisteredScorer]:
     return champions
 
 
+SUMMARY_ROWS = 10  # the terminal summary's table; the report and fraud.drift have every column
+
+
 def monitor_day(spark: SparkSession, config: Config, day: date) -> list[ModelMonitoring]:
     """Monitor every champion for ``day``; the first gets ``reports/<date>/index.html``."""
     champions = registered_champions(config)
@@ -348,7 +351,7 @@ def monitor_day(spark: SparkSession, config: Config, day: date) -> list[ModelMon
         result = monitor_model(spark, config, registered, day, report=index == 0)
         results.append(result)
         print(f"\n{registered} on {day}:")
-        print(format_summary(drift_summary(result.drift)))
+        print(format_summary(drift_summary(result.drift), max_rows=SUMMARY_ROWS))
         if result.report:
             print(f"report: {result.report}")
     return results

@@ -35,8 +35,9 @@ img { display: block; max-width: 100%; margin: 1em 0; }
 """
 
 
-def format_summary(summary: pd.DataFrame) -> str:
-    """The summary as terminal text: a headline naming the drifted features, then the table.
+def format_summary(summary: pd.DataFrame, max_rows: int | None = None) -> str:
+    """The summary as terminal text: a headline naming the drifted features, then the table
+    (its first ``max_rows`` rows, drifted and most severe first, when given).
 
     ``summary`` has at least ``feature`` and ``drifted`` columns (as from ``drift_summary``).
     """
@@ -46,7 +47,10 @@ def format_summary(summary: pd.DataFrame) -> str:
     headline = f"{len(drifted)} of {features} monitored columns drifted{named}"
     if summary.empty:
         return headline
-    table = summary.to_string(index=False, float_format="{:.4f}".format)
+    shown = summary if max_rows is None else summary.head(max_rows)
+    table = shown.to_string(index=False, float_format="{:.4f}".format)
+    if len(shown) < len(summary):
+        table += f"\n... {len(summary) - len(shown)} more in fraud.drift"
     return f"{headline}\n{table}"
 
 
