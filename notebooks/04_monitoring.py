@@ -88,9 +88,9 @@ print(f"ran {', '.join(steps) or 'nothing'} for {night}")
 # MAGIC %md
 # MAGIC ## Which features drifted
 # MAGIC Day by day, the features over a threshold on the scored day alone (`window_days = 1`),
-# MAGIC with the metrics that flagged them; `severity` is the worst value / threshold. A calendar
-# MAGIC flag such as `tx_during_weekend` compares one day with the whole training range, so it
-# MAGIC moves on most days: read it as the day of the week, not as drift.
+# MAGIC with the metrics that flagged them; `severity` is the worst value / threshold. The
+# MAGIC `tx_during_weekend` flag is compared only over the rolling window of whole weeks: a single
+# MAGIC day is all weekend or all weekday.
 
 # COMMAND ----------
 

@@ -131,6 +131,9 @@ def test_drift_alarm_on_injected_shift_and_not_before(
     )
     alarm = set(drifted[drifted["monitor_date"] == DRIFT_FROM]["feature"])
     assert {"tx_amount", "cust_avg_amount_1d"} <= alarm
+    # A day is all weekend or all weekday: the weekend flag is compared over whole weeks only.
+    assert "tx_during_weekend" not in set(drift["feature"])
+    assert "tx_during_night" in set(drift["feature"])
     hints = spark.sql("SELECT monitor_date, drifted_features FROM fraud.retrain_hints").collect()
     hinted = {row["monitor_date"]: set(row["drifted_features"]) for row in hints}
     assert "tx_amount" in hinted[DRIFT_FROM]

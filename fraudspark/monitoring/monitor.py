@@ -58,6 +58,8 @@ SAMPLE_ROWS = 20_000
 SEED = 17
 # An importance share moving by more than this since training counts as attribution drift.
 IMPORTANCE_SHIFT_THRESHOLD = 0.1
+DAYS_IN_WEEK = 7
+DAY_OF_WEEK_FEATURES = ("tx_during_weekend",)  # constant within a day
 TREND_DAYS = 28
 
 
@@ -201,8 +203,11 @@ def monitor_model(
             current_day = current
         if current.empty:
             continue
+        # A single day is all weekend or all weekday: the weekend flag is compared only over
+        # whole weeks, whose mix of days is the training range's.
+        compared = [f for f in features if days >= DAYS_IN_WEEK or f not in DAY_OF_WEEK_FEATURES]
         drift = feature_drift(
-            reference, current, [*features, "score", "is_alert"], binary, thresholds,
+            reference, current, [*compared, "score", "is_alert"], binary, thresholds,
             config.monitoring.bins,
         )  # fmt: skip
         frames.append(drift.assign(window_days=days))
