@@ -207,8 +207,9 @@ def monitor_model(
         # whole weeks, whose mix of days is the training range's.
         compared = [f for f in features if days >= DAYS_IN_WEEK or f not in DAY_OF_WEEK_FEATURES]
         drift = feature_drift(
-            reference, current, [*compared, "score", "is_alert"], binary, thresholds,
-            config.monitoring.bins,
+            reference, current, [*compared, "score", "is_alert"],
+            [column for column in binary if column in compared or column == "is_alert"],
+            thresholds, config.monitoring.bins,
         )  # fmt: skip
         frames.append(drift.assign(window_days=days))
 
