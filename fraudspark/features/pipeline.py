@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from fraudspark.config import Config
 from fraudspark.features.definitions import history_needed
 from fraudspark.features.monthly import monthly_features
-from fraudspark.features.windowed import windowed_features
+from fraudspark.features.windowed import tuned_session, windowed_features
 from fraudspark.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,
@@ -30,6 +30,9 @@ from fraudspark.tables import (
 )
 
 log = logging.getLogger(__name__)
+
+# Rows per partition the windowed features aim for at most (see feature_partitions).
+ROWS_PER_PARTITION = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -81,36 +84,57 @@ def _between(column: str, start: date, end: date) -> str:
     return f"{column} >= '{start}' AND {column} <= '{end}'"
 
 
+def feature_partitions(spark: SparkSession, rows: int) -> int:
+    """How many partitions the windowed features hash each entity's rows into.
+
+    At least two per core, and enough that a partition (one Arrow table in one Python worker)
+    holds about :data:`ROWS_PER_PARTITION` rows or fewer; a multiple of the cores, so the last
+    wave of tasks keeps every core busy.
+    """
+    cores = spark.sparkContext.defaultParallelism
+    waves = max(2, math.ceil(rows / (ROWS_PER_PARTITION * cores)))
+    return cores * waves
+
+
 def compute_features(
     spark: SparkSession, config: Config, start: date | None = None, end: date | None = None
 ) -> FeatureRunReport:
     """Recompute every feature (``start is None``) or the days ``start``..``end`` inclusive."""
     transactions = read_table(spark, config, TRANSACTIONS)
-    partitions = spark.sparkContext.defaultParallelism * 2
     if start is None:
-        source = transactions.cache()
-        windowed = windowed_features(source, config.features, partitions)
-        monthly = monthly_features(source, config.features)
-        overwrite_table(spark, config, FEATURES_WINDOWED, windowed)
-        overwrite_table(spark, config, FEATURES_MONTHLY, monthly)
-        read = source.count()
-        source.unpersist()
+        # Delta answers a whole-table count from its log; the features scan only the columns
+        # they use, twice (windowed and monthly), which costs less than caching them.
+        read = transactions.count()
+        with tuned_session(spark, config.features):
+            windowed = windowed_features(
+                transactions, config.features, feature_partitions(spark, read)
+            )
+            overwrite_table(spark, config, FEATURES_WINDOWED, windowed)
+            overwrite_table(
+                spark, config, FEATURES_MONTHLY, monthly_features(transactions, config.features)
+            )
         return _report(spark, config, "full", None, None, read)
 
     end = end or start
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     history = transactions.where(_between("tx_date", history_start(config, start), end))
-    windowed = windowed_features(history, config.features, partitions).where(
-        _between("tx_date", start, end)
-    )
-    replace_partitions(spark, config, FEATURES_WINDOWED, windowed, _between("tx_date", start, end))
-    months = months_between(start, end)
-    last_day = next_month(months[-1]) - timedelta(days=1)
-    month_rows = transactions.where(_between("tx_date", months[0], last_day))
-    monthly = monthly_features(month_rows, config.features)
-    replace_partitions(spark, config, FEATURES_MONTHLY, monthly, f"month IN ({sql_quote(months)})")
-    return _report(spark, config, "incremental", start, end, history.count())
+    read = history.count()
+    with tuned_session(spark, config.features):
+        windowed = windowed_features(
+            history, config.features, feature_partitions(spark, read), (start, end)
+        )
+        replace_partitions(
+            spark, config, FEATURES_WINDOWED, windowed, _between("tx_date", start, end)
+        )
+        months = months_between(start, end)
+        last_day = next_month(months[-1]) - timedelta(days=1)
+        month_rows = transactions.where(_between("tx_date", months[0], last_day))
+        monthly = monthly_features(month_rows, config.features)
+        replace_partitions(
+            spark, config, FEATURES_MONTHLY, monthly, f"month IN ({sql_quote(months)})"
+        )
+    return _report(spark, config, "incremental", start, end, read)
 
 
 def _report(
