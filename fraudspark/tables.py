@@ -389,6 +389,19 @@ def table_version(spark: SparkSession, config: Config, table: Table) -> int:
     return int(history.select("version").first()[0])  # type: ignore[index]
 
 
+def rows_written_by_last_commit(spark: SparkSession, config: Config, table: Table) -> int | None:
+    """How many rows a table's latest commit wrote, from Delta's operation metrics: no data is
+    read. None when the commit is not a write or recorded no metrics (metrics turned off)."""
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, table_path(config, table)).history(1)
+    last = history.select("operation", "operationMetrics").first()
+    if last is None or last["operation"] not in ("WRITE", "CREATE OR REPLACE TABLE AS SELECT"):
+        return None
+    rows = (last["operationMetrics"] or {}).get("numOutputRows")
+    return None if rows is None else int(rows)
+
+
 def merge_insert_new(
     spark: SparkSession,
     config: Config,

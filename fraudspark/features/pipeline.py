@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config
@@ -23,9 +23,11 @@ from fraudspark.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,
     TRANSACTIONS,
+    Table,
     overwrite_table,
     read_table,
     replace_partitions,
+    rows_written_by_last_commit,
     sql_quote,
 )
 
@@ -145,12 +147,23 @@ def _report(
     end: date | None,
     read: int,
 ) -> FeatureRunReport:
-    windowed = read_table(spark, config, FEATURES_WINDOWED)
-    monthly = read_table(spark, config, FEATURES_MONTHLY)
+    """The run's counts; rows written come from the commits just made (a count of the
+    replaced partitions would cost a scan: about 2 s of a 12 s nightly run)."""
+
+    def written(table: Table, where: Column | None) -> int:
+        rows = rows_written_by_last_commit(spark, config, table)
+        if rows is not None:
+            return rows
+        frame = read_table(spark, config, table)
+        return (frame if where is None else frame.where(where)).count()
+
+    days = months = None
     if start is not None and end is not None:
-        windowed = windowed.where(_between("tx_date", start, end))
-        monthly = monthly.where(F.col("month").isin(months_between(start, end)))
-    report = FeatureRunReport(mode, start, end, read, windowed.count(), monthly.count())
+        days = F.col("tx_date").between(start, end)
+        months = F.col("month").isin(months_between(start, end))
+    report = FeatureRunReport(
+        mode, start, end, read, written(FEATURES_WINDOWED, days), written(FEATURES_MONTHLY, months)
+    )
     log.info(report.summary())
     return report
 
