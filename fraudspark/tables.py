@@ -390,16 +390,20 @@ def table_version(spark: SparkSession, config: Config, table: Table) -> int:
 
 
 def rows_written_by_last_commit(spark: SparkSession, config: Config, table: Table) -> int | None:
-    """How many rows a table's latest commit wrote, from Delta's operation metrics: no data is
-    read. None when the commit is not a write or recorded no metrics (metrics turned off)."""
+    """How many new rows a table's latest commit wrote, from Delta's operation metrics: no data
+    is read. A ``replaceWhere`` on a column that is not a partition column also rewrites the
+    other rows of the files it replaces (``numCopiedRows``); those are not counted. None when
+    the commit is not a write or recorded no metrics (metrics turned off)."""
     from delta.tables import DeltaTable
 
     history = DeltaTable.forPath(spark, table_path(config, table)).history(1)
     last = history.select("operation", "operationMetrics").first()
-    if last is None or last["operation"] not in ("WRITE", "CREATE OR REPLACE TABLE AS SELECT"):
+    if last is None or last["operation"] != "WRITE":
         return None
-    rows = (last["operationMetrics"] or {}).get("numOutputRows")
-    return None if rows is None else int(rows)
+    metrics = last["operationMetrics"] or {}
+    if "numOutputRows" not in metrics:
+        return None
+    return int(metrics["numOutputRows"]) - int(metrics.get("numCopiedRows", 0))
 
 
 def merge_insert_new(

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from fraudspark.config import Config, GeneratorConfig
 from fraudspark.features.pipeline import compute_features, history_start
@@ -17,6 +18,7 @@ from fraudspark.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,
     TRAINING_SETS,
+    TRANSACTIONS,
     read_table,
     register_tables,
 )
@@ -70,15 +72,33 @@ def test_night_after_night_equals_full_recompute(spark: SparkSession, ingested: 
     for night in (date(2025, 2, 27), date(2025, 2, 28), date(2025, 3, 1), date(2025, 3, 2)):
         compute_features(spark, config, night, night)  # across the February/March boundary
     incremental = snapshot(spark, config)
-    compute_features(spark, config, date(2025, 3, 2), date(2025, 3, 2))  # the same night again
+    last = date(2025, 3, 2)
+    compute_features(spark, config, last, last)  # the same night again
     rerun = snapshot(spark, config)
-    compute_features(spark, config)
+    full_report = compute_features(spark, config)
     full = snapshot(spark, config)
+    # After a full run a month's rows share files with other months: replacing March rewrites
+    # those files, and the report must still count only March's rows.
+    night_report = compute_features(spark, config, last, last)
 
     assert len(full[0]) == read_table(spark, config, FEATURES_WINDOWED).count() > 1000
     assert set(full[1]["month"].astype(str)) == {"2025-01-01", "2025-02-01", "2025-03-01"}
     for got, expected in zip(incremental + rerun, full + full, strict=True):
         pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+    # The reports' counts (taken from the Delta commits) against the tables' rows.
+    transactions = read_table(spark, config, TRANSACTIONS)
+    history = transactions.where(F.col("tx_date").between(history_start(config, last), last))
+    assert (night_report.transactions_read, night_report.windowed_rows) == (
+        history.count(),
+        int((full[0]["tx_date"] == last).sum()),
+    )
+    assert night_report.monthly_rows == int((full[1]["month"] == date(2025, 3, 1)).sum()) > 0
+    assert (full_report.transactions_read, full_report.windowed_rows) == (
+        transactions.count(),
+        len(full[0]),
+    )
+    assert full_report.monthly_rows == len(full[1])
 
 
 def test_training_set_records_versions_and_replaces_its_partition(
