@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -113,7 +114,9 @@ def isolation_forest(spark: SparkSession, config: Config, seed: int) -> Detectio
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", default="/tmp/fraudspark-bench-detection")
+    parser.add_argument(
+        "--workdir", default=str(Path(tempfile.gettempdir()) / "fraudspark-bench-detection")
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
     args = parser.parse_args()

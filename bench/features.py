@@ -44,6 +44,7 @@ import os
 import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -533,8 +534,7 @@ def drop_feature_tables(config: Config) -> None:
     """Remove the feature tables (untimed) so every full job writes into the same empty state.
 
     An overwrite keeps the replaced files' tombstones in the Delta log until they expire
-    (7 days): earlier runs of this benchmark left over 10,000 in one table, and the nightly
-    runs that load that log slowed down by a third."""
+    (7 days), and a log full of earlier runs' tombstones slows every later nightly run."""
     for table in (FEATURES_WINDOWED, FEATURES_MONTHLY):
         shutil.rmtree(table_path(config, table), ignore_errors=True)
 
@@ -766,7 +766,11 @@ def write_json(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1M,5M", help="target row counts, e.g. 1M,5M")
-    parser.add_argument("--workdir", default="/tmp/fraudspark-bench", help="data cache")
+    parser.add_argument(
+        "--workdir",
+        default=str(Path(tempfile.gettempdir()) / "fraudspark-bench"),
+        help="data cache",
+    )
     parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per size (median)")
     parser.add_argument("--skip-nightly", action="store_true")

@@ -38,6 +38,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -288,7 +289,9 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", default="5M")
-    parser.add_argument("--workdir", default="/tmp/fraudspark-bench-scoring")
+    parser.add_argument(
+        "--workdir", default=str(Path(tempfile.gettempdir()) / "fraudspark-bench-scoring")
+    )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--arrow-batch", type=int, default=10_000, help="maxRecordsPerBatch")
     parser.add_argument("--skip-styles", action="store_true", help="skip the UDF-style runs")

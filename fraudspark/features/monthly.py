@@ -93,6 +93,7 @@ def monthly_features(transactions: DataFrame, config: FeatureConfig) -> DataFram
         + exact("_hi_lo") * F.lit(2 ** (_SQUARE_SPLIT + 1)).cast(_EXACT)
         + exact("_lo_lo")
     )
+    # coalesce keeps nb_tx NOT NULL in the schema, as count(*) made it (a sum is nullable).
     n, total = F.coalesce(F.col("_n").cast("int"), F.lit(0)), F.col("_sum")
     # Population variance n^2 * var = n * sum(x^2) - sum(x)^2, exact in decimals.
     spread = n.cast(_EXACT) * sum_squares - total.cast(_EXACT) * total.cast(_EXACT)

@@ -148,7 +148,7 @@ def _report(
     read: int,
 ) -> FeatureRunReport:
     """The run's counts; rows written come from the commits just made (a count of the
-    replaced partitions would cost a scan: about 2 s of a 12 s nightly run)."""
+    replaced partitions would cost a scan; bench/feature_steps.py times both)."""
 
     def written(table: Table, where: Column | None) -> int:
         rows = rows_written_by_last_commit(spark, config, table)

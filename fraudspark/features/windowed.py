@@ -174,6 +174,20 @@ def windowed_features(
     the last pass before they go back to Spark. Returns the transaction keys, the calendar
     flags and the window features, in one partition per core.
     """
+    rows = windowed_features_by_entity(transactions, config, partitions, days)
+    # Each task of a write partitioned by day opens one file per day it holds: merging the
+    # entity partitions down to one per core (no shuffle; a task computes several in turn)
+    # writes fewer, larger files (bench/feature_steps.py times both).
+    return rows.coalesce(transactions.sparkSession.sparkContext.defaultParallelism)
+
+
+def windowed_features_by_entity(
+    transactions: DataFrame,
+    config: FeatureConfig,
+    partitions: int,
+    days: tuple[date, date] | None = None,
+) -> DataFrame:
+    """:func:`windowed_features` in the ``partitions`` partitions of the last entity pass."""
     base = transactions.select(*TRANSACTION_KEYS, "is_fraud")
     with_customer = _add_entity_windows(base, customer_windows(config), partitions)
     with_terminal = _add_entity_windows(with_customer, terminal_windows(config), partitions, days)
@@ -184,23 +198,18 @@ def windowed_features(
             "tx_during_night": (F.hour("tx_ts") <= 6).cast("int"),
         }
     )
-    # Each task of a write partitioned by day opens one file per day it holds: merging the
-    # entity partitions down to one per core (no shuffle; a task computes several in turn)
-    # writes fewer, larger files (5M rows on 2 cores: 360 instead of 1,080, 32 s not 37 s).
-    cores = transactions.sparkSession.sparkContext.defaultParallelism
-    return calendar.select(*TRANSACTION_KEYS, *windowed_feature_columns(config)).coalesce(cores)
+    return calendar.select(*TRANSACTION_KEYS, *windowed_feature_columns(config))
 
 
 def session_settings(config: FeatureConfig) -> dict[str, str]:
     """Session settings that make computing and writing the windowed features cheaper.
 
     Results do not depend on them. Unless ``spark.sql.execution.arrow.maxBytesPerBatch`` is
-    Int.MaxValue, Spark measures the Arrow batch it fills for Python after every row (a tenth
-    of the JVM's time in the windowed job at 5M rows); batches stay bounded by
-    ``maxRecordsPerBatch`` rows. Parquet dictionary encoding is turned off for the columns
-    whose values are nearly all distinct (keys, timestamps, amounts and mean amounts): Parquet
-    would build a dictionary for each column chunk, find it larger than the plain values and
-    encode them again (about a sixth of the JVM's time; the files come out 5% smaller).
+    Int.MaxValue, Spark measures the Arrow batch it fills for Python after every row; batches
+    stay bounded by ``maxRecordsPerBatch`` rows. Parquet dictionary encoding is turned off for
+    the columns whose values are nearly all distinct (keys, timestamps, amounts and mean
+    amounts): Parquet would build a dictionary for each column chunk, find it larger than the
+    plain values and encode them again.
     """
     distinct = ["tx_id", "tx_ts", "tx_amount"]
     for spec in (customer_windows(config), terminal_windows(config)):
