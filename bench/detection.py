@@ -42,10 +42,11 @@ from fraudspark.features.pipeline import compute_features
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
 from fraudspark.generator import generate_transactions, write_raw
 from fraudspark.ingest import ingest_transactions
+from fraudspark.lakehouse.io import read_table_as_of
+from fraudspark.lakehouse.tables import TRANSACTIONS
 from fraudspark.scoring import TrainingConfig
 from fraudspark.scoring.spark import model_inputs, training_frame
 from fraudspark.session import build_spark
-from fraudspark.tables import TRANSACTIONS, read_table_as_of
 
 REPO = Path(__file__).resolve().parent.parent
 CUSTOMERS, TERMINALS, DAYS, SEED = 5_000, 10_000, 75, 42

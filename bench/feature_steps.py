@@ -35,8 +35,9 @@ from fraudspark.features.windowed import (
     windowed_features,
     windowed_features_by_entity,
 )
+from fraudspark.lakehouse.io import read_table
+from fraudspark.lakehouse.tables import FEATURES_MONTHLY, FEATURES_WINDOWED, TRANSACTIONS
 from fraudspark.session import build_spark
-from fraudspark.tables import FEATURES_MONTHLY, FEATURES_WINDOWED, TRANSACTIONS, read_table
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = Path(tempfile.gettempdir()) / "fraudspark-bench" / "5M-c5000-t10000-d180-s42"

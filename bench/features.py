@@ -78,15 +78,14 @@ from fraudspark.generator import (
     write_raw,
 )
 from fraudspark.ingest import ingest_transactions
-from fraudspark.session import build_spark
-from fraudspark.tables import (
+from fraudspark.lakehouse.io import overwrite_table, read_table
+from fraudspark.lakehouse.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,
     TRANSACTIONS,
-    overwrite_table,
-    read_table,
     table_path,
 )
+from fraudspark.session import build_spark
 
 REPO = Path(__file__).resolve().parent.parent
 CUSTOMERS = 5_000

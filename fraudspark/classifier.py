@@ -32,6 +32,8 @@ from torch import nn
 
 from fraudspark.config import Config
 from fraudspark.features.store import model_feature_columns
+from fraudspark.lakehouse.io import read_table_as_of, table_version
+from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS
 from fraudspark.oversampling.tabular import column_kind
 from fraudspark.registry import download_registered_files, register_files
 from fraudspark.scoring.base import (
@@ -42,7 +44,6 @@ from fraudspark.scoring.base import (
 )
 from fraudspark.scoring.export import LoadedModel, ScorerArtifact
 from fraudspark.scoring.spark import DEFAULT_TARGET_ALERT_RATE, MISSING_FEATURE_VALUE, model_inputs
-from fraudspark.tables import AUGMENTED_TRAINING_SETS, read_table_as_of, table_version
 
 log = logging.getLogger(__name__)
 

@@ -34,6 +34,8 @@ from fraudspark.features.store import (
     feature_rows,
     model_feature_columns,
 )
+from fraudspark.lakehouse.io import ensure_table, read_table_as_of
+from fraudspark.lakehouse.tables import EVALUATIONS, TRANSACTIONS, table_path
 from fraudspark.oversampling import OVERSAMPLERS
 from fraudspark.oversampling.job import (
     DEFAULT_GAN_EPOCHS,
@@ -47,13 +49,6 @@ from fraudspark.scoring.spark import (
     model_inputs,
     score_feature_rows,
     train_scorer,
-)
-from fraudspark.tables import (
-    EVALUATIONS,
-    TRANSACTIONS,
-    ensure_table,
-    read_table_as_of,
-    table_path,
 )
 
 log = logging.getLogger(__name__)

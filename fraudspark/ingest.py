@@ -16,15 +16,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudspark.config import Config
-from fraudspark.tables import (
+from fraudspark.lakehouse.io import ensure_table, merge_insert_new, read_table, table_exists
+from fraudspark.lakehouse.tables import (
     QUARANTINE,
     TRANSACTION_SCHEMA,
     TRANSACTIONS,
-    ensure_table,
-    merge_insert_new,
-    read_table,
     sql_quote,
-    table_exists,
     table_path,
 )
 

@@ -20,7 +20,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config
-from fraudspark.tables import RUNS, merge_insert_new, read_table, table_exists, table_version
+from fraudspark.lakehouse.io import merge_insert_new, read_table, table_exists, table_version
+from fraudspark.lakehouse.tables import RUNS
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _labels(spark: SparkSession, config: Config, night: NightInputs) -> StepOutc
 
 def _features(spark: SparkSession, config: Config, night: NightInputs) -> StepOutcome:
     from fraudspark.features.pipeline import compute_features
-    from fraudspark.tables import TRANSACTIONS
+    from fraudspark.lakehouse.tables import TRANSACTIONS
 
     report = compute_features(spark, config, night.day, night.day)
     return StepOutcome(

@@ -14,7 +14,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
-from fraudspark.tables import register_tables
+from fraudspark.lakehouse.io import register_tables
 
 DELTA_SQL_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
 from fraudspark.features.definitions import windowed_feature_columns
-from fraudspark.tables import (
+from fraudspark.lakehouse.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,
     TRANSACTIONS,

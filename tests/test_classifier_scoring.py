@@ -25,11 +25,12 @@ from fraudspark.classifier import (
 from fraudspark.config import Config
 from fraudspark.features.store import build_training_set, feature_rows, model_feature_columns
 from fraudspark.jobs import score as score_job
+from fraudspark.lakehouse.io import read_table
+from fraudspark.lakehouse.tables import DRIFT, SCORES, TRAINING_SETS
 from fraudspark.monitoring.monitor import monitor_model, registered_champions
 from fraudspark.oversampling.job import oversample_training_set
 from fraudspark.registry import RegisteredScorer, registered_artifact
 from fraudspark.scoring.spark import ScoringReport, model_inputs, score_days
-from fraudspark.tables import DRIFT, SCORES, TRAINING_SETS, read_table
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)

@@ -18,7 +18,8 @@ from fraudspark.evaluation import (
     exclude_known_compromised,
 )
 from fraudspark.jobs import evaluate as evaluate_job
-from fraudspark.tables import EVALUATIONS, read_table
+from fraudspark.lakehouse.io import read_table
+from fraudspark.lakehouse.tables import EVALUATIONS
 from tests.synthetic_store import write_feature_store
 
 

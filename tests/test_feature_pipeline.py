@@ -14,13 +14,12 @@ from fraudspark.features.pipeline import compute_features, history_start
 from fraudspark.features.store import build_training_set, feature_rows, model_feature_columns
 from fraudspark.generator import generate_transactions, scenario_counts, write_raw
 from fraudspark.ingest import ingest_transactions
-from fraudspark.tables import (
+from fraudspark.lakehouse.io import read_table, register_tables
+from fraudspark.lakehouse.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,
     TRAINING_SETS,
     TRANSACTIONS,
-    read_table,
-    register_tables,
 )
 
 START = date(2025, 1, 1)

@@ -11,13 +11,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
-from fraudspark.ingest import (
-    IngestReport,
-    MissingColumnsError,
-    ingest_labels,
-    ingest_transactions,
-)
-from fraudspark.tables import QUARANTINE, TRANSACTIONS, read_table
+from fraudspark.ingest import IngestReport, MissingColumnsError, ingest_labels, ingest_transactions
+from fraudspark.lakehouse.io import read_table
+from fraudspark.lakehouse.tables import QUARANTINE, TRANSACTIONS
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 HEADER = ["tx_id", "tx_ts", "customer_id", "terminal_id", "tx_amount", "is_fraud"]

@@ -13,6 +13,8 @@ from fraudspark.config import Config
 from fraudspark.features.pipeline import compute_features
 from fraudspark.generator import generate_transactions, write_raw
 from fraudspark.ingest import ingest_transactions
+from fraudspark.lakehouse.io import read_table, register_tables, table_exists
+from fraudspark.lakehouse.tables import SCORES
 from fraudspark.nightly import (
     STEP_FUNCTIONS,
     NightInputs,
@@ -26,7 +28,6 @@ from fraudspark.nightly import (
 from fraudspark.registry import MODEL_NAMES, register_scorer
 from fraudspark.scoring.base import TrainingConfig
 from fraudspark.scoring.spark import train_scorer
-from fraudspark.tables import SCORES, read_table, register_tables, table_exists
 
 START = date(2025, 1, 1)
 DAYS = 43  # Jan 1 .. Feb 12

@@ -25,8 +25,9 @@ from fraudspark.features.pipeline import compute_features
 from fraudspark.features.store import build_training_set
 from fraudspark.generator import generate_transactions, write_raw
 from fraudspark.ingest import ingest_transactions
+from fraudspark.lakehouse.io import read_table
+from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS
 from fraudspark.notebooks import parse_notebook, run_notebook, widget
-from fraudspark.tables import AUGMENTED_TRAINING_SETS, read_table
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.py"))
 START = date(2025, 1, 1)

@@ -15,6 +15,8 @@ from pyspark.sql import DataFrame, SparkSession
 from fraudspark.config import Config
 from fraudspark.features.store import build_training_set, model_feature_columns
 from fraudspark.jobs import oversample as oversample_job
+from fraudspark.lakehouse.io import read_table
+from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS, OVERSAMPLING_QUALITY
 from fraudspark.oversampling import load_generator, make_oversampler
 from fraudspark.oversampling.job import (
     GENERATOR_FILE,
@@ -25,7 +27,6 @@ from fraudspark.oversampling.job import (
     oversample_training_set,
 )
 from fraudspark.registry import download_registered_files
-from fraudspark.tables import AUGMENTED_TRAINING_SETS, OVERSAMPLING_QUALITY, read_table
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)

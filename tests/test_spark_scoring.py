@@ -17,6 +17,8 @@ from fraudspark.features.store import current_versions, feature_rows, model_feat
 from fraudspark.jobs import promote as promote_job
 from fraudspark.jobs import score as score_job
 from fraudspark.jobs import train_scorer as train_scorer_job
+from fraudspark.lakehouse.io import read_table
+from fraudspark.lakehouse.tables import SCORES
 from fraudspark.registry import champion_version, register_scorer
 from fraudspark.scoring import (
     AutoencoderScorer,
@@ -35,7 +37,6 @@ from fraudspark.scoring.spark import (
     score_feature_rows,
     training_frame,
 )
-from fraudspark.tables import SCORES, read_table
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)

@@ -19,15 +19,17 @@ from fraudspark.config import Config
 from fraudspark.features.definitions import history_needed
 from fraudspark.features.monthly import monthly_features
 from fraudspark.features.windowed import tuned_session, windowed_features
-from fraudspark.tables import (
-    FEATURES_MONTHLY,
-    FEATURES_WINDOWED,
-    TRANSACTIONS,
-    Table,
+from fraudspark.lakehouse.io import (
     overwrite_table,
     read_table,
     replace_partitions,
     rows_written_by_last_commit,
+)
+from fraudspark.lakehouse.tables import (
+    FEATURES_MONTHLY,
+    FEATURES_WINDOWED,
+    TRANSACTIONS,
+    Table,
     sql_quote,
 )
 

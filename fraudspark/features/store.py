@@ -25,18 +25,20 @@ from fraudspark.features.definitions import (
     feature_groups,
 )
 from fraudspark.features.pipeline import add_months
-from fraudspark.tables import (
+from fraudspark.lakehouse.io import (
+    ensure_table,
+    read_table_as_of,
+    replace_partitions,
+    table_version,
+)
+from fraudspark.lakehouse.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,
     TRAINING_SET_CATALOG,
     TRAINING_SETS,
     TRANSACTIONS,
     Table,
-    ensure_table,
-    read_table_as_of,
-    replace_partitions,
     table_path,
-    table_version,
 )
 
 log = logging.getLogger(__name__)

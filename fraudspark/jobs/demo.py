@@ -30,12 +30,13 @@ from fraudspark.features.store import build_training_set
 from fraudspark.generator import generate_transactions, write_raw
 from fraudspark.ingest import ingest_transactions
 from fraudspark.jobs.common import job_config, job_parser, job_session
+from fraudspark.lakehouse.io import table_exists
+from fraudspark.lakehouse.tables import ALL_TABLES, qualified_name
 from fraudspark.nightly import backfill
 from fraudspark.oversampling.job import oversample_training_set
 from fraudspark.registry import MODEL_NAMES, champion_version, has_champion, register_scorer
 from fraudspark.scoring.base import TrainingConfig
 from fraudspark.scoring.spark import alert_reasons, train_scorer
-from fraudspark.tables import ALL_TABLES, qualified_name, table_exists
 
 START = date(2025, 1, 1)
 NIGHTS = 7  # the last week runs as nightly runs

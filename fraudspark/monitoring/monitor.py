@@ -22,33 +22,16 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from fraudspark.classifier import (
-    CLASSIFIER_FORMAT,
-    CLASSIFIER_MODEL_NAME,
-    classifier_training_rows,
-)
+from fraudspark.classifier import CLASSIFIER_FORMAT, CLASSIFIER_MODEL_NAME, classifier_training_rows
 from fraudspark.config import Config
 from fraudspark.features.definitions import CALENDAR_FEATURES
 from fraudspark.features.store import feature_rows
-from fraudspark.monitoring.drift import (
-    DriftThresholds,
-    drift_summary,
-    feature_drift,
-    retrain_hint,
-)
+from fraudspark.lakehouse.io import read_table, replace_partitions, table_exists
+from fraudspark.lakehouse.tables import DRIFT, FEATURE_IMPORTANCE, RETRAIN_HINTS, SCORES, Table
+from fraudspark.monitoring.drift import DriftThresholds, drift_summary, feature_drift, retrain_hint
 from fraudspark.monitoring.report import format_summary, write_report
 from fraudspark.registry import MODEL_NAMES, RegisteredScorer, registered_artifact
 from fraudspark.scoring.spark import load_model, model_inputs
-from fraudspark.tables import (
-    DRIFT,
-    FEATURE_IMPORTANCE,
-    RETRAIN_HINTS,
-    SCORES,
-    Table,
-    read_table,
-    replace_partitions,
-    table_exists,
-)
 
 log = logging.getLogger(__name__)
 

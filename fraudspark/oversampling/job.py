@@ -36,6 +36,20 @@ from scipy import stats
 from fraudspark.config import Config
 from fraudspark.features.definitions import feature_groups
 from fraudspark.features.store import missing_indicator, model_feature_columns
+from fraudspark.lakehouse.io import (
+    ensure_table,
+    read_table,
+    read_table_as_of,
+    replace_partitions,
+    table_exists,
+    table_version,
+)
+from fraudspark.lakehouse.tables import (
+    AUGMENTED_TRAINING_SETS,
+    OVERSAMPLING_QUALITY,
+    TRAINING_SETS,
+    sql_quote,
+)
 from fraudspark.oversampling import (
     OVERSAMPLERS,
     FeatureSchema,
@@ -46,18 +60,6 @@ from fraudspark.oversampling import (
 from fraudspark.registry import register_files
 from fraudspark.scoring.base import one_torch_thread
 from fraudspark.scoring.spark import model_inputs
-from fraudspark.tables import (
-    AUGMENTED_TRAINING_SETS,
-    OVERSAMPLING_QUALITY,
-    TRAINING_SETS,
-    ensure_table,
-    read_table,
-    read_table_as_of,
-    replace_partitions,
-    sql_quote,
-    table_exists,
-    table_version,
-)
 
 log = logging.getLogger(__name__)
 

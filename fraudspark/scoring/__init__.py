@@ -7,11 +7,7 @@ one score per row, higher = more anomalous.
 from __future__ import annotations
 
 from fraudspark.scoring.autoencoder import AutoencoderScorer
-from fraudspark.scoring.base import (
-    FeatureMismatchError,
-    ReconstructionScorer,
-    TrainingConfig,
-)
+from fraudspark.scoring.base import FeatureMismatchError, ReconstructionScorer, TrainingConfig
 from fraudspark.scoring.export import (
     LoadedScorer,
     ScorerArtifact,

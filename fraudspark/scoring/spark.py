@@ -28,20 +28,14 @@ from pyspark.sql import types as T
 
 from fraudspark.config import Config
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
+from fraudspark.lakehouse.io import ensure_table, merge_insert_new, read_table, table_version
+from fraudspark.lakehouse.tables import SCORES, table_path
 from fraudspark.registry import ModelSpec, registered_artifact
 from fraudspark.scoring.autoencoder import AutoencoderScorer
 from fraudspark.scoring.base import ReconstructionScorer, TrainingConfig, one_torch_thread
 from fraudspark.scoring.export import LoadedModel, LoadedScorer, ScorerArtifact, export_artifact
 from fraudspark.scoring.rapp import RappScorer
 from fraudspark.scoring.vae import VaeScorer
-from fraudspark.tables import (
-    SCORES,
-    ensure_table,
-    merge_insert_new,
-    read_table,
-    table_path,
-    table_version,
-)
 
 log = logging.getLogger(__name__)
 
