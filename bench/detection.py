@@ -30,23 +30,23 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config, load_config
-from fraudspark.evaluation import (
+from fraudspark.evaluation.protocol import (
     DetectionMetrics,
     ProtocolWindow,
     detection_metrics,
-    evaluate_models,
     exclude_known_compromised,
-    write_evaluations,
 )
-from fraudspark.features.pipeline import compute_features
+from fraudspark.features.model_inputs import model_inputs
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
-from fraudspark.generator import generate_transactions, write_raw
+from fraudspark.features.training_data import training_frame
 from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import read_table_as_of
 from fraudspark.lakehouse.tables import TRANSACTIONS
-from fraudspark.scoring import TrainingConfig
-from fraudspark.scoring.spark import model_inputs, training_frame
+from fraudspark.models.training import TrainingConfig
+from fraudspark.pipelines.evaluate import evaluate_models, write_evaluations
+from fraudspark.pipelines.features import compute_features
 from fraudspark.session import build_spark
+from fraudspark.simulate.generator import generate_transactions, write_raw
 
 REPO = Path(__file__).resolve().parent.parent
 CUSTOMERS, TERMINALS, DAYS, SEED = 5_000, 10_000, 75, 42

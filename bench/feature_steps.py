@@ -23,12 +23,7 @@ from pyspark.sql import DataFrame
 from fraudspark.config import load_config
 from fraudspark.features.definitions import TRANSACTION_KEYS, customer_windows
 from fraudspark.features.monthly import monthly_features
-from fraudspark.features.pipeline import (
-    _between,
-    compute_features,
-    feature_partitions,
-    history_start,
-)
+from fraudspark.features.periods import history_start
 from fraudspark.features.windowed import (
     _add_entity_windows,
     tuned_session,
@@ -37,6 +32,7 @@ from fraudspark.features.windowed import (
 )
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import FEATURES_MONTHLY, FEATURES_WINDOWED, TRANSACTIONS
+from fraudspark.pipelines.features import _between, compute_features, feature_partitions
 from fraudspark.session import build_spark
 
 REPO = Path(__file__).resolve().parent.parent

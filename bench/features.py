@@ -69,14 +69,7 @@ from fraudspark.features.definitions import (
     windowed_feature_columns,
 )
 from fraudspark.features.monthly import monthly_features
-from fraudspark.features.pipeline import compute_features, feature_partitions
 from fraudspark.features.windowed import tuned_session, windowed_features
-from fraudspark.generator import (
-    customer_profiles,
-    generate_transactions,
-    terminal_locations,
-    write_raw,
-)
 from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import overwrite_table, read_table
 from fraudspark.lakehouse.tables import (
@@ -85,7 +78,14 @@ from fraudspark.lakehouse.tables import (
     TRANSACTIONS,
     table_path,
 )
+from fraudspark.pipelines.features import compute_features, feature_partitions
 from fraudspark.session import build_spark
+from fraudspark.simulate.generator import (
+    customer_profiles,
+    generate_transactions,
+    terminal_locations,
+    write_raw,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 CUSTOMERS = 5_000

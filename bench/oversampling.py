@@ -21,14 +21,15 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from fraudspark.classifier import ClassifierConfig
 from fraudspark.config import GeneratorConfig, load_config
-from fraudspark.evaluation import ProtocolWindow, evaluate_oversampling
-from fraudspark.features.pipeline import compute_features
-from fraudspark.generator import generate_transactions, write_raw
+from fraudspark.evaluation.protocol import ProtocolWindow
 from fraudspark.ingest import ingest_transactions
+from fraudspark.models.classifiers.mlp import ClassifierConfig
 from fraudspark.oversampling import OVERSAMPLERS
+from fraudspark.pipelines.evaluate import evaluate_oversampling
+from fraudspark.pipelines.features import compute_features
 from fraudspark.session import build_spark
+from fraudspark.simulate.generator import generate_transactions, write_raw
 
 START = date(2025, 1, 1)
 WARM_UP_DAYS = 31  # the longest window (30 days) plus one

@@ -55,16 +55,14 @@ from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
 
 from fraudspark.config import Config, load_config
+from fraudspark.features.model_inputs import model_inputs
 from fraudspark.features.store import model_feature_columns
-from fraudspark.scoring import RappScorer, ScorerArtifact, TrainingConfig, export_artifact
-from fraudspark.scoring.export import load_scorer
-from fraudspark.scoring.spark import (
-    model_inputs,
-    score_arrow_batches,
-    score_feature_rows,
-    scored_schema,
-    write_scores,
-)
+from fraudspark.models.anomaly.base import export_artifact, load_scorer
+from fraudspark.models.anomaly.rapp import RappScorer
+from fraudspark.models.artifact import ModelArtifact
+from fraudspark.models.batch_scoring import score_arrow_batches, score_feature_rows, scored_schema
+from fraudspark.models.training import TrainingConfig
+from fraudspark.pipelines.score import write_scores
 from fraudspark.session import build_spark
 
 REPO = Path(__file__).resolve().parent.parent
@@ -196,7 +194,7 @@ def prepare(spark: SparkSession, config: Config, workdir: Path, rows: int) -> tu
     return delta, parquet
 
 
-def train_model(spark: SparkSession, config: Config, delta: Path) -> ScorerArtifact:
+def train_model(spark: SparkSession, config: Config, delta: Path) -> ModelArtifact:
     features = model_feature_columns(config)
     rows = spark.read.format("delta").load(str(delta))
     sample = model_inputs(rows.limit(TRAIN_ROWS), features).select(*features).toPandas()
@@ -205,7 +203,7 @@ def train_model(spark: SparkSession, config: Config, delta: Path) -> ScorerArtif
 
 
 def pandas_styles(
-    rows: DataFrame, artifact: ScorerArtifact, features: list[str]
+    rows: DataFrame, artifact: ModelArtifact, features: list[str]
 ) -> dict[str, DataFrame]:
     """The same scoring as ``mapInPandas`` and as an iterator ``pandas_udf``."""
     schema = scored_schema(rows, features, artifact.metadata["score_columns"])
@@ -215,7 +213,7 @@ def pandas_styles(
 
     def score_frames(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         torch.set_num_threads(1)
-        scorer = load_scorer(ScorerArtifact(*shared.value))
+        scorer = load_scorer(ModelArtifact(*shared.value))
         for frame in frames:
             scored = scorer.score(frame[features])
             yield pd.concat([frame[passthrough], scored], axis=1)
@@ -228,7 +226,7 @@ def pandas_styles(
     @pandas_udf(result_type)
     def score_struct(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         torch.set_num_threads(1)
-        scorer = load_scorer(ScorerArtifact(*shared.value))
+        scorer = load_scorer(ModelArtifact(*shared.value))
         for frame in batches:
             yield scorer.score(frame[features]).reset_index(drop=True)
 
@@ -253,11 +251,11 @@ def plain_process(
 
 def plain_worker(parquet: str, model_dir: str, output: str, threads: str, batch_rows: str) -> None:
     """Parquet in, the Spark job's scoring kernel, Parquet out; prints JSON timings."""
-    from fraudspark.scoring.spark import ATTRIBUTION_COLUMNS
+    from fraudspark.models.batch_scoring import ATTRIBUTION_COLUMNS
 
     torch.set_num_threads(int(threads))
     started, cpu_started = time.perf_counter(), time.process_time()
-    artifact = ScorerArtifact.read(model_dir)
+    artifact = ModelArtifact.read(model_dir)
     dataset = ds.dataset(parquet, format="parquet")
     names = [
         *PASSTHROUGH,

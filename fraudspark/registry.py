@@ -1,10 +1,13 @@
-"""The model registry: exported scorers as MLflow registered models with versions and aliases.
+"""The model registry: exported models as MLflow registered models with versions and aliases.
 
-Layout: one MLflow experiment ``fraudspark-scorers``; each registration is a run holding the
-exported artifact (``scorer/model.pt`` + ``scorer/metadata.json``) with its parameters, training
-metrics and data versions, and a version of the registered model ``fraud-ae``, ``fraud-vae`` or
-``fraud-rapp`` pointing at it. The ``champion`` alias marks the version that scoring uses by
-default; a model's first version becomes champion, :func:`promote` moves it.
+Layout: one MLflow experiment ``fraudspark-models``; each registration is a run holding the
+exported files (``model/model.pt`` + ``model/metadata.json`` for a scorer or a classifier, the
+generator's files for an oversampler) with its parameters, training metrics and data versions,
+and a version of the registered model (``fraud-ae``, ``fraud-vae``, ``fraud-rapp``,
+``fraud-classifier``, ``fraud-gan-<method>``) pointing at it. Runs registered before the
+experiment was renamed stay in ``fraudspark-scorers``; their versions resolve as before. The
+``champion`` alias marks the version that scoring uses by default; a model's first version
+becomes champion, :func:`promote` moves it.
 
 ``config.registry.tracking_uri`` picks the store (e.g. a tracking server on a cluster); unset or
 empty means ``sqlite:///<lakehouse root>/_mlflow/mlflow.db`` with artifacts beside it under
@@ -25,18 +28,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fraudspark.config import Config
-from fraudspark.scoring.export import LoadedScorer, ScorerArtifact, load_scorer
+from fraudspark.models.artifact import LoadedModel, ModelArtifact
+from fraudspark.models.loader import load_model
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
-EXPERIMENT = "fraudspark-scorers"
-ARTIFACT_PATH = "scorer"
+EXPERIMENT = "fraudspark-models"
+ARTIFACT_PATH = "model"
 CHAMPION = "champion"
 # Scorer kind (as on the command line) -> registered model name.
 MODEL_NAMES: dict[str, str] = {"ae": "fraud-ae", "vae": "fraud-vae", "rapp": "fraud-rapp"}
+CLASSIFIER_MODEL_NAME = "fraud-classifier"
+# The models a night scores and monitors, in report order: RaPP leads the report.
+NIGHTLY_MODELS: tuple[str, ...] = (
+    MODEL_NAMES["rapp"],
+    MODEL_NAMES["ae"],
+    MODEL_NAMES["vae"],
+    CLASSIFIER_MODEL_NAME,
+)
 _SPEC = re.compile(
     r"(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<alias>[A-Za-z_][\w-]*)|/(?P<version>\d+))?"
 )
@@ -68,12 +80,12 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class RegisteredScorer:
+class RegisteredModel:
     """One registered model version and its exported artifact."""
 
     name: str
     version: int
-    artifact: ScorerArtifact
+    artifact: ModelArtifact
 
     def __str__(self) -> str:
         return f"{self.name}/{self.version}"
@@ -111,49 +123,35 @@ def _experiment_id(client: MlflowClient, config: Config) -> str:
     return str(client.create_experiment(EXPERIMENT, artifact_location=location))
 
 
-def register_scorer(
+def register_model(
     config: Config,
     name: str,
-    artifact: ScorerArtifact,
+    artifact: ModelArtifact,
     params: Mapping[str, Any] | None = None,
+    description: str = "",
 ) -> int:
-    """Log ``artifact`` as an MLflow run and register it as a new version of ``name``.
+    """Register an exported model (any kind) as a new version of ``name``; returns the version.
 
-    ``params`` (e.g. the training range and seed) become run parameters; the artifact's training
-    metrics become run metrics and its data versions tags. Returns the new version number; the
-    model's first version (more exactly: any version registered while it has no champion)
-    becomes champion.
+    The artifact's files are logged as an MLflow run; ``params`` (e.g. the training range and
+    seed) become run parameters, its ``training_metrics`` run metrics and its
+    ``extra.data_versions`` tags. A version registered while ``name`` has no champion alias
+    becomes its champion.
     """
-    from mlflow.entities import Metric, Param, RunTag
-
-    client = _client(config)
-    run = client.create_run(
-        _experiment_id(client, config),
-        run_name=name,
-        tags={"model_name": name, "model_type": str(artifact.metadata["model_type"])},
-    )
-    run_id = run.info.run_id
-    now_ms = int(time.time() * 1000)
-    data_versions = artifact.metadata.get("extra", {}).get("data_versions", {})
-    client.log_batch(
-        run_id,
-        metrics=[
-            Metric(key, float(value), now_ms, 0)
-            for key, value in artifact.metadata.get("training_metrics", {}).items()
-        ],
-        params=[Param(key, str(value)) for key, value in (params or {}).items()],
-        tags=[RunTag(f"data_version.{table}", str(v)) for table, v in data_versions.items()],
-    )
+    metadata = artifact.metadata
     with tempfile.TemporaryDirectory() as directory:
-        client.log_artifacts(run_id, str(artifact.write(directory)), ARTIFACT_PATH)
-    return _new_version(
-        client,
-        name,
-        run_id,
-        f"{run.info.artifact_uri}/{ARTIFACT_PATH}",
-        "fraudspark anomaly scorer",
-        {"threshold": str(artifact.metadata["threshold"])},
-    )
+        return register_files(
+            config,
+            name,
+            artifact.write(directory),
+            params,
+            description=description or f"fraudspark {metadata.get('model_type', 'model')}",
+            metrics=metadata.get("training_metrics", {}),
+            data_versions=metadata.get("extra", {}).get("data_versions", {}),
+            tags={
+                "model_type": str(metadata.get("model_type", "")),
+                "format": str(metadata.get("format", "")),
+            },
+        )
 
 
 def _new_version(
@@ -197,7 +195,7 @@ def _resolve(client: MlflowClient, spec: ModelSpec) -> tuple[int, str]:
     return int(model_version.version), str(model_version.source)
 
 
-def registered_artifact(config: Config, spec: str | ModelSpec) -> RegisteredScorer:
+def registered_artifact(config: Config, spec: str | ModelSpec) -> RegisteredModel:
     """Download the exported artifact a model spec names (read as JSON + TorchScript bytes)."""
     from mlflow.artifacts import download_artifacts
 
@@ -208,14 +206,14 @@ def registered_artifact(config: Config, spec: str | ModelSpec) -> RegisteredScor
         path = download_artifacts(
             artifact_uri=source, dst_path=directory, tracking_uri=tracking_uri(config)
         )
-        artifact = ScorerArtifact.read(path)
-    return RegisteredScorer(spec.name, version, artifact)
+        artifact = ModelArtifact.read(path)
+    return RegisteredModel(spec.name, version, artifact)
 
 
-def load_registered(config: Config, spec: str | ModelSpec) -> tuple[LoadedScorer, int]:
-    """The scorer a model spec names, ready to score, and its version number."""
+def load_registered(config: Config, spec: str | ModelSpec) -> tuple[LoadedModel, int]:
+    """The model a spec names, loaded by the one loader and ready to score; and its version."""
     registered = registered_artifact(config, spec)
-    return load_scorer(registered.artifact), registered.version
+    return load_model(registered.artifact), registered.version
 
 
 def promote(config: Config, name: str, version: int) -> None:
@@ -241,33 +239,49 @@ def has_champion(config: Config, name: str) -> bool:
     return True
 
 
-# Models that are not anomaly scorers (oversampling generators, the classifier) are registered as
-# a directory of files, under the same experiment, versions and champion rule.
-FILES_ARTIFACT_PATH = "model"
-
-
 def register_files(
     config: Config,
     name: str,
     directory: str | Path,
     params: Mapping[str, Any] | None = None,
     description: str = "",
+    metrics: Mapping[str, float] | None = None,
+    data_versions: Mapping[str, int] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> int:
-    """Log every file of ``directory`` as an MLflow run; register it as a new version of ``name``.
+    """Log every file of ``directory`` as an MLflow run and register it as a new version of
+    ``name`` (created if new): the one registration path, which :func:`register_model` and the
+    oversampling generators use. Returns the new version number.
 
-    ``params`` become run parameters. Returns the new version number; as with
-    :func:`register_scorer`, a version registered while ``name`` has no champion becomes it.
+    ``params`` become run parameters, ``metrics`` run metrics, ``data_versions`` the tags
+    ``data_version.<table>``; a version registered while ``name`` has no champion becomes it.
     """
+    from mlflow.entities import Metric, Param, RunTag
+
     client = _client(config)
     run = client.create_run(
-        _experiment_id(client, config), run_name=name, tags={"model_name": name}
+        _experiment_id(client, config),
+        run_name=name,
+        tags={"model_name": name, **dict(tags or {})},
     )
     run_id = run.info.run_id
-    for key, value in (params or {}).items():
-        client.log_param(run_id, key, value)
-    client.log_artifacts(run_id, str(directory), FILES_ARTIFACT_PATH)
+    now_ms = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(key, float(value), now_ms, 0) for key, value in (metrics or {}).items()],
+        params=[Param(key, str(value)) for key, value in (params or {}).items()],
+        tags=[
+            RunTag(f"data_version.{table}", str(v)) for table, v in (data_versions or {}).items()
+        ],
+    )
+    client.log_artifacts(run_id, str(directory), ARTIFACT_PATH)
     return _new_version(
-        client, name, run_id, f"{run.info.artifact_uri}/{FILES_ARTIFACT_PATH}", description
+        client,
+        name,
+        run_id,
+        f"{run.info.artifact_uri}/{ARTIFACT_PATH}",
+        description,
+        dict(tags or {}),
     )
 
 
@@ -283,3 +297,15 @@ def download_registered_files(
         artifact_uri=source, dst_path=str(destination), tracking_uri=tracking_uri(config)
     )
     return version, Path(path)
+
+
+def champions(config: Config) -> list[RegisteredModel]:
+    """The champion of every model a night scores (:data:`NIGHTLY_MODELS`, in that order);
+    models never registered are skipped."""
+    found = []
+    for name in NIGHTLY_MODELS:
+        try:
+            found.append(registered_artifact(config, name))
+        except ValueError:
+            continue  # never registered
+    return found

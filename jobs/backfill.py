@@ -1,8 +1,8 @@
-"""spark-submit entry point for `fraudspark backfill` (see fraudspark.jobs.backfill)."""
+"""spark-submit entry point for `fraudspark backfill` (see fraudspark.cli.backfill)."""
 
 import sys
 
-from fraudspark.jobs.backfill import main
+from fraudspark.cli.backfill import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

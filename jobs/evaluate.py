@@ -1,8 +1,8 @@
-"""spark-submit entry point for `fraudspark evaluate`; the job lives in fraudspark.jobs.evaluate."""
+"""spark-submit entry point for `fraudspark evaluate`; the job lives in fraudspark.cli.evaluate."""
 
 import sys
 
-from fraudspark.jobs.evaluate import main
+from fraudspark.cli.evaluate import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

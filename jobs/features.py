@@ -1,8 +1,8 @@
-"""spark-submit entry point for `fraudspark features`; the job lives in fraudspark.jobs.features."""
+"""spark-submit entry point for `fraudspark features`; the job lives in fraudspark.cli.features."""
 
 import sys
 
-from fraudspark.jobs.features import main
+from fraudspark.cli.features import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -1,8 +1,8 @@
-"""spark-submit entry point for `fraudspark ingest`; the job lives in fraudspark.jobs.ingest."""
+"""spark-submit entry point for `fraudspark ingest`; the job lives in fraudspark.cli.ingest."""
 
 import sys
 
-from fraudspark.jobs.ingest import main
+from fraudspark.cli.ingest import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

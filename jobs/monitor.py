@@ -1,8 +1,8 @@
-"""spark-submit entry point for `fraudspark monitor` (see fraudspark.jobs.monitor)."""
+"""spark-submit entry point for `fraudspark monitor` (see fraudspark.cli.monitor)."""
 
 import sys
 
-from fraudspark.jobs.monitor import main
+from fraudspark.cli.monitor import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

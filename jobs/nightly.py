@@ -1,8 +1,8 @@
-"""spark-submit entry point for `fraudspark nightly` (see fraudspark.jobs.nightly)."""
+"""spark-submit entry point for `fraudspark nightly` (see fraudspark.cli.nightly)."""
 
 import sys
 
-from fraudspark.jobs.nightly import main
+from fraudspark.cli.nightly import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

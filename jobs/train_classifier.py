@@ -1,8 +1,8 @@
-"""spark-submit entry point for `fraudspark train-classifier` (fraudspark.jobs.train_classifier)."""
+"""spark-submit entry point for `fraudspark train-classifier` (fraudspark.cli.train_classifier)."""
 
 import sys
 
-from fraudspark.jobs.train_classifier import main
+from fraudspark.cli.train_classifier import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

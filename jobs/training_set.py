@@ -1,8 +1,8 @@
-"""spark-submit entry point for `fraudspark training-set` (see fraudspark.jobs.training_set)."""
+"""spark-submit entry point for `fraudspark training-set` (see fraudspark.cli.training_set)."""
 
 import sys
 
-from fraudspark.jobs.training_set import main
+from fraudspark.cli.training_set import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

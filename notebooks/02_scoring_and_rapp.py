@@ -45,8 +45,8 @@ print(f"train on {train_start} .. {train_end}, score {score_day}")
 
 # COMMAND ----------
 
-from fraudspark.scoring.base import TrainingConfig
-from fraudspark.scoring.spark import train_scorer
+from fraudspark.models.training import TrainingConfig
+from fraudspark.pipelines.train import train_scorer
 
 trained = train_scorer(
     spark, config, "rapp", train_start, train_end,
@@ -71,10 +71,10 @@ for metric, value in sorted(metadata["training_metrics"].items()):
 
 # COMMAND ----------
 
-from fraudspark.registry import MODEL_NAMES, champion_version, register_scorer
+from fraudspark.registry import MODEL_NAMES, champion_version, register_model
 
 name = MODEL_NAMES["rapp"]
-version = register_scorer(config, name, trained.artifact, trained.params)
+version = register_model(config, name, trained.artifact, trained.params)
 model = f"{name}/{version}"
 print(f"registered {model}; champion is version {champion_version(config, name)}")
 
@@ -87,7 +87,7 @@ print(f"registered {model}; champion is version {champion_version(config, name)}
 
 # COMMAND ----------
 
-from fraudspark.scoring.spark import score_days
+from fraudspark.pipelines.score import score_days
 
 scoring = score_days(spark, config, model, score_day, score_day)
 print(scoring.summary())
@@ -137,7 +137,7 @@ print(scoring.summary())
 
 # COMMAND ----------
 
-from fraudspark.scoring.spark import alert_reasons
+from fraudspark.pipelines.score import alert_reasons
 
 alerts = alert_reasons(spark, config, score_day, score_day, model)
 alerts.show(10, truncate=False)
@@ -169,7 +169,8 @@ alerts.show(10, truncate=False)
 
 # COMMAND ----------
 
-from fraudspark.evaluation import ProtocolWindow, evaluate_models, write_evaluations
+from fraudspark.evaluation.protocol import ProtocolWindow
+from fraudspark.pipelines.evaluate import evaluate_models, write_evaluations
 
 window = ProtocolWindow(score_day - timedelta(days=20), train_days=7, delay_days=7, test_days=7)
 evaluation = evaluate_models(

@@ -47,7 +47,7 @@ train_start = train_end - timedelta(days=train_days - 1)
 
 # COMMAND ----------
 
-from fraudspark.features.store import build_training_set
+from fraudspark.pipelines.training_sets import build_training_set
 
 print(build_training_set(spark, config, training_set, train_start, train_end).summary())
 
@@ -62,7 +62,7 @@ print(build_training_set(spark, config, training_set, train_start, train_end).su
 
 # COMMAND ----------
 
-from fraudspark.oversampling.job import oversample_training_set
+from fraudspark.pipelines.oversample import oversample_training_set
 
 reports = {
     method: oversample_training_set(
@@ -85,7 +85,7 @@ for report in reports.values():
 
 # COMMAND ----------
 
-from fraudspark.oversampling.job import oversampling_leaderboard
+from fraudspark.evaluation.leaderboard import oversampling_leaderboard
 
 leaderboard = oversampling_leaderboard(spark, config, training_set)
 print(leaderboard.round(3).to_string())
@@ -140,7 +140,8 @@ print(leaderboard.round(3).to_string())
 
 # COMMAND ----------
 
-from fraudspark.classifier import ClassifierConfig, register_classifier, train_classifier
+from fraudspark.models.classifiers.mlp import ClassifierConfig
+from fraudspark.pipelines.train import register_classifier, train_classifier
 
 classifier_config = ClassifierConfig(epochs=classifier_epochs, seed=seed)
 classifier = train_classifier(spark, config, training_set, gan, training=classifier_config)
@@ -159,7 +160,8 @@ print(f"registered fraud-classifier/{classifier_version}")
 
 # COMMAND ----------
 
-from fraudspark.evaluation import ProtocolWindow, evaluate_oversampling, write_evaluations
+from fraudspark.evaluation.protocol import ProtocolWindow
+from fraudspark.pipelines.evaluate import evaluate_oversampling, write_evaluations
 
 window = ProtocolWindow(train_end - timedelta(days=20), train_days=7, delay_days=7, test_days=7)
 evaluation = evaluate_oversampling(

@@ -47,7 +47,7 @@ source_format = widget("source_format", "parquet")
 
 # COMMAND ----------
 
-from fraudspark.monitoring.monitor import monitor_day
+from fraudspark.pipelines.monitor import monitor_day
 
 results = monitor_day(spark, config, day)
 for result in results:
@@ -68,7 +68,7 @@ for result in results:
 
 # COMMAND ----------
 
-from fraudspark.nightly import NightInputs, run_night
+from fraudspark.pipelines.nightly import NightInputs, run_night
 
 steps = run_night(spark, config, NightInputs(night, source=source, source_format=source_format))
 print(f"ran {', '.join(steps) or 'nothing'} for {night}")

@@ -14,23 +14,21 @@ from pyspark.sql import SparkSession
 from sklearn.metrics import average_precision_score
 from torch import nn
 
-from fraudspark.classifier import (
-    CLASSIFIER_MODEL_NAME,
+from fraudspark.config import Config
+from fraudspark.features.model_inputs import model_inputs
+from fraudspark.features.store import feature_rows, model_feature_columns
+from fraudspark.models.artifact import ModelArtifact
+from fraudspark.models.attribution import attribution_shares, integrated_gradients
+from fraudspark.models.classifiers.mlp import (
     ClassifierConfig,
     FraudProbability,
     LoadedClassifier,
     MLPClassifier,
-    attribution_shares,
-    integrated_gradients,
-    load_registered_classifier,
-    register_classifier,
-    train_classifier,
 )
-from fraudspark.config import Config
-from fraudspark.features.store import build_training_set, feature_rows, model_feature_columns
-from fraudspark.oversampling.job import oversample_training_set
-from fraudspark.scoring import ScorerArtifact
-from fraudspark.scoring.spark import model_inputs
+from fraudspark.pipelines.oversample import oversample_training_set
+from fraudspark.pipelines.train import register_classifier, train_classifier
+from fraudspark.pipelines.training_sets import build_training_set
+from fraudspark.registry import CLASSIFIER_MODEL_NAME, load_registered
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)
@@ -169,7 +167,8 @@ def test_the_classifier_learns_from_an_augmented_set_and_scores_the_same_once_re
     assert set(extra["data_versions"]) == {"augmented_training_sets"}
 
     version = register_classifier(store, trained)
-    loaded, loaded_version = load_registered_classifier(store, CLASSIFIER_MODEL_NAME)
+    loaded, loaded_version = load_registered(store, CLASSIFIER_MODEL_NAME)
+    assert isinstance(loaded, LoadedClassifier)
     assert loaded_version == version == 1
     np.testing.assert_array_equal(loaded.predict_proba(test[features]), scores)
     # Columns are matched by name, not position.
@@ -178,7 +177,7 @@ def test_the_classifier_learns_from_an_augmented_set_and_scores_the_same_once_re
 
 def test_only_classifier_artifacts_load_as_classifiers() -> None:
     with pytest.raises(ValueError, match=r"not a fraudspark\.classifier/2 artifact"):
-        LoadedClassifier(ScorerArtifact(b"", {"format": "fraudspark.scorer/1"}))
+        LoadedClassifier(ModelArtifact(b"", {"format": "fraudspark.scorer/1"}))
     # A /1 export predates the alert threshold and attribution baseline that scoring needs.
     with pytest.raises(ValueError, match=r"format 'fraudspark\.classifier/1'"):
-        LoadedClassifier(ScorerArtifact(b"", {"format": "fraudspark.classifier/1"}))
+        LoadedClassifier(ModelArtifact(b"", {"format": "fraudspark.classifier/1"}))

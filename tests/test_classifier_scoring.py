@@ -14,23 +14,25 @@ import torch
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from fraudspark.classifier import (
-    CLASSIFIER_MODEL_NAME,
-    ClassifierConfig,
-    LoadedClassifier,
-    classifier_training_rows,
-    register_classifier,
-    train_classifier,
-)
+from fraudspark.cli import score as score_job
 from fraudspark.config import Config
-from fraudspark.features.store import build_training_set, feature_rows, model_feature_columns
-from fraudspark.jobs import score as score_job
+from fraudspark.features.model_inputs import model_inputs
+from fraudspark.features.store import feature_rows, model_feature_columns
+from fraudspark.features.training_data import classifier_training_rows
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import DRIFT, SCORES, TRAINING_SETS
-from fraudspark.monitoring.monitor import monitor_model, registered_champions
-from fraudspark.oversampling.job import oversample_training_set
-from fraudspark.registry import RegisteredScorer, registered_artifact
-from fraudspark.scoring.spark import ScoringReport, model_inputs, score_days
+from fraudspark.models.classifiers.mlp import ClassifierConfig, LoadedClassifier
+from fraudspark.pipelines.monitor import monitor_model
+from fraudspark.pipelines.oversample import oversample_training_set
+from fraudspark.pipelines.score import ScoringReport, score_days
+from fraudspark.pipelines.train import register_classifier, train_classifier
+from fraudspark.pipelines.training_sets import build_training_set
+from fraudspark.registry import (
+    CLASSIFIER_MODEL_NAME,
+    RegisteredModel,
+    champions,
+    registered_artifact,
+)
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)
@@ -63,7 +65,7 @@ def store(
 
 
 @pytest.fixture(scope="module")
-def registered(spark: SparkSession, store: Config) -> RegisteredScorer:
+def registered(spark: SparkSession, store: Config) -> RegisteredModel:
     trained = train_classifier(
         spark, store, "train", "smote", training=TINY, target_alert_rate=ALERT_RATE
     )
@@ -72,9 +74,7 @@ def registered(spark: SparkSession, store: Config) -> RegisteredScorer:
 
 
 @pytest.fixture(scope="module")
-def first_scoring(
-    spark: SparkSession, store: Config, registered: RegisteredScorer
-) -> ScoringReport:
+def first_scoring(spark: SparkSession, store: Config, registered: RegisteredModel) -> ScoringReport:
     """The day scored by the champion (the registered version), once for the module."""
     return score_days(spark, store, CLASSIFIER_MODEL_NAME, SCORED_DAY, SCORED_DAY)
 
@@ -85,7 +85,7 @@ def _classifier_scores(spark: SparkSession, store: Config) -> pd.DataFrame:
 
 
 def test_the_threshold_lets_the_target_share_of_real_training_rows_alert(
-    spark: SparkSession, store: Config, registered: RegisteredScorer
+    spark: SparkSession, store: Config, registered: RegisteredModel
 ) -> None:
     features = model_feature_columns(store)
     rows = classifier_training_rows(spark, store, registered.artifact.metadata)
@@ -101,7 +101,7 @@ def test_the_threshold_lets_the_target_share_of_real_training_rows_alert(
 def test_the_classifier_scores_a_day_into_fraud_scores_once(
     spark: SparkSession,
     store: Config,
-    registered: RegisteredScorer,
+    registered: RegisteredModel,
     first_scoring: ScoringReport,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -137,16 +137,16 @@ def test_the_classifier_scores_a_day_into_fraud_scores_once(
 
 
 def test_the_nightly_champions_include_the_registered_classifier(
-    store: Config, registered: RegisteredScorer
+    store: Config, registered: RegisteredModel
 ) -> None:
-    assert [str(champion) for champion in registered_champions(store)] == [str(registered)]
+    assert [str(champion) for champion in champions(store)] == [str(registered)]
 
 
 @pytest.mark.slow
 def test_the_classifier_is_monitored_against_its_real_training_rows(
     spark: SparkSession,
     store: Config,
-    registered: RegisteredScorer,
+    registered: RegisteredModel,
     first_scoring: ScoringReport,
 ) -> None:
     result = monitor_model(spark, store, registered, SCORED_DAY, report=False)

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
+from fraudspark.cli import evaluate as evaluate_job
 from fraudspark.config import Config
-from fraudspark.evaluation import (
+from fraudspark.evaluation.protocol import (
     ProtocolWindow,
     card_precision_at_k,
     detection_metrics,
     exclude_known_compromised,
 )
-from fraudspark.jobs import evaluate as evaluate_job
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import EVALUATIONS
 from tests.synthetic_store import write_feature_store

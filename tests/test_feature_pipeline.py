@@ -10,9 +10,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config, GeneratorConfig
-from fraudspark.features.pipeline import compute_features, history_start
-from fraudspark.features.store import build_training_set, feature_rows, model_feature_columns
-from fraudspark.generator import generate_transactions, scenario_counts, write_raw
+from fraudspark.features.periods import history_start
+from fraudspark.features.store import feature_rows, model_feature_columns
 from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import read_table, register_tables
 from fraudspark.lakehouse.tables import (
@@ -21,6 +20,9 @@ from fraudspark.lakehouse.tables import (
     TRAINING_SETS,
     TRANSACTIONS,
 )
+from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.training_sets import build_training_set
+from fraudspark.simulate.generator import generate_transactions, scenario_counts, write_raw
 
 START = date(2025, 1, 1)
 # Every scenario several times in a small world.

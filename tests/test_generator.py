@@ -12,8 +12,9 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from fraudspark.cli.generate import main as generate_main
 from fraudspark.config import GeneratorConfig
-from fraudspark.generator import (
+from fraudspark.simulate.generator import (
     FraudScenario,
     compromised_customers,
     compromised_terminals,
@@ -22,7 +23,6 @@ from fraudspark.generator import (
     terminal_profiles,
     write_raw,
 )
-from fraudspark.jobs.generate import main as generate_main
 
 START = date(2025, 3, 1)
 WORLD: dict[str, Any] = {

@@ -10,12 +10,12 @@ import pytest
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
-from fraudspark.features.pipeline import compute_features
-from fraudspark.generator import generate_transactions, write_raw
 from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import read_table, register_tables, table_exists
 from fraudspark.lakehouse.tables import SCORES
-from fraudspark.nightly import (
+from fraudspark.models.training import TrainingConfig
+from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.nightly import (
     STEP_FUNCTIONS,
     NightInputs,
     StepOutcome,
@@ -25,9 +25,9 @@ from fraudspark.nightly import (
     run_night,
     steps_to_run,
 )
-from fraudspark.registry import MODEL_NAMES, register_scorer
-from fraudspark.scoring.base import TrainingConfig
-from fraudspark.scoring.spark import train_scorer
+from fraudspark.pipelines.train import train_scorer
+from fraudspark.registry import MODEL_NAMES, register_model
+from fraudspark.simulate.generator import generate_transactions, write_raw
 
 START = date(2025, 1, 1)
 DAYS = 43  # Jan 1 .. Feb 12
@@ -73,7 +73,7 @@ def world(
     trained = train_scorer(
         spark, config, "rapp", TRAIN_START, TRAIN_END, training=TrainingConfig(epochs=8, seed=1)
     )
-    register_scorer(config, MODEL_NAMES["rapp"], trained.artifact, trained.params)
+    register_model(config, MODEL_NAMES["rapp"], trained.artifact, trained.params)
     register_tables(spark, config)
     return config, directory / "nights"
 

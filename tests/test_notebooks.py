@@ -21,13 +21,13 @@ from pyspark.sql import SparkSession
 from threadpoolctl import threadpool_limits
 
 from fraudspark.config import DEFAULT_CONF, Config
-from fraudspark.features.pipeline import compute_features
-from fraudspark.features.store import build_training_set
-from fraudspark.generator import generate_transactions, write_raw
 from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS
 from fraudspark.notebooks import parse_notebook, run_notebook, widget
+from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.training_sets import build_training_set
+from fraudspark.simulate.generator import generate_transactions, write_raw
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.py"))
 START = date(2025, 1, 1)

@@ -12,20 +12,21 @@ import pytest
 import torch
 from pyspark.sql import DataFrame, SparkSession
 
+from fraudspark.cli import oversample as oversample_job
 from fraudspark.config import Config
-from fraudspark.features.store import build_training_set, model_feature_columns
-from fraudspark.jobs import oversample as oversample_job
+from fraudspark.features.store import model_feature_columns
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS, OVERSAMPLING_QUALITY
 from fraudspark.oversampling import load_generator, make_oversampler
-from fraudspark.oversampling.job import (
+from fraudspark.oversampling.quality import count_invalid_rows
+from fraudspark.pipelines.oversample import (
     GENERATOR_FILE,
     chunk_seed,
-    count_invalid_rows,
     generated_rows,
     generator_model_name,
     oversample_training_set,
 )
+from fraudspark.pipelines.training_sets import build_training_set
 from fraudspark.registry import download_registered_files
 from tests.synthetic_store import write_feature_store
 

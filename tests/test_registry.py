@@ -10,21 +10,18 @@ import pandas as pd
 import pytest
 
 from fraudspark.config import Config
+from fraudspark.models.anomaly.autoencoder import AutoencoderScorer
+from fraudspark.models.anomaly.base import export_artifact, load_scorer
+from fraudspark.models.artifact import ModelArtifact
+from fraudspark.models.training import TrainingConfig
 from fraudspark.registry import (
     ModelSpec,
     champion_version,
     load_registered,
     promote,
-    register_scorer,
+    register_model,
     registered_artifact,
     tracking_uri,
-)
-from fraudspark.scoring import (
-    AutoencoderScorer,
-    ScorerArtifact,
-    TrainingConfig,
-    export_artifact,
-    load_scorer,
 )
 
 FEATURES = ["tx_amount", "cust_nb_tx_1d", "term_risk_7d"]
@@ -37,7 +34,7 @@ def rows() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def artifacts(rows: pd.DataFrame) -> list[ScorerArtifact]:
+def artifacts(rows: pd.DataFrame) -> list[ModelArtifact]:
     """Two autoencoders that differ by their seed."""
     return [
         export_artifact(
@@ -70,9 +67,9 @@ def config(base_config: Config, tmp_path: Path, empty_store: Path) -> Config:
 
 
 def test_versions_increment_and_the_first_is_champion(
-    config: Config, artifacts: list[ScorerArtifact], rows: pd.DataFrame
+    config: Config, artifacts: list[ModelArtifact], rows: pd.DataFrame
 ) -> None:
-    versions = [register_scorer(config, "fraud-ae", artifact) for artifact in artifacts]
+    versions = [register_model(config, "fraud-ae", artifact) for artifact in artifacts]
 
     assert versions == [1, 2]
     assert champion_version(config, "fraud-ae") == 1
@@ -81,9 +78,9 @@ def test_versions_increment_and_the_first_is_champion(
     pd.testing.assert_frame_equal(second.score(rows), load_scorer(artifacts[1]).score(rows))
 
 
-def test_promote_moves_the_champion_alias(config: Config, artifacts: list[ScorerArtifact]) -> None:
+def test_promote_moves_the_champion_alias(config: Config, artifacts: list[ModelArtifact]) -> None:
     for artifact in artifacts:
-        register_scorer(config, "fraud-ae", artifact)
+        register_model(config, "fraud-ae", artifact)
 
     promote(config, "fraud-ae", 2)
 
@@ -98,11 +95,11 @@ def test_promote_moves_the_champion_alias(config: Config, artifacts: list[Scorer
 
 
 def test_registration_keeps_the_artifact_under_the_lakehouse(
-    config: Config, artifacts: list[ScorerArtifact]
+    config: Config, artifacts: list[ModelArtifact]
 ) -> None:
     from mlflow import MlflowClient
 
-    register_scorer(config, "fraud-rapp", artifacts[0], {"seed": 1})
+    register_model(config, "fraud-rapp", artifacts[0], {"seed": 1})
 
     root = Path(config.lakehouse_root) / "_mlflow"
     assert tracking_uri(config) == f"sqlite:///{root / 'mlflow.db'}"

@@ -13,18 +13,18 @@ import pandas as pd
 import pytest
 import torch
 
-from fraudspark.scoring import (
-    AutoencoderScorer,
-    FeatureMismatchError,
-    RappScorer,
+from fraudspark.models.anomaly.autoencoder import AutoencoderScorer
+from fraudspark.models.anomaly.base import (
     ReconstructionScorer,
-    ScorerArtifact,
-    TrainingConfig,
-    VaeScorer,
     export_artifact,
     export_scorer,
     load_scorer,
 )
+from fraudspark.models.anomaly.rapp import RappScorer
+from fraudspark.models.anomaly.vae import VaeScorer
+from fraudspark.models.artifact import ModelArtifact
+from fraudspark.models.inputs import FeatureMismatchError
+from fraudspark.models.training import TrainingConfig
 
 FEATURES = ["tx_amount", "customer_tx_count_1d", "terminal_risk_7d", "seconds_since_last_tx"]
 TINY = TrainingConfig(hidden_dims=(6,), latent_dim=2, epochs=5, batch_size=64, seed=3)
@@ -179,4 +179,4 @@ def test_extra_metadata_must_be_json(rows: pd.DataFrame) -> None:
 
 def test_an_artifact_of_another_format_is_refused() -> None:
     with pytest.raises(ValueError, match=r"not a fraudspark\.scorer/1 artifact"):
-        load_scorer(ScorerArtifact(b"", {"format": "pickle"}))
+        load_scorer(ModelArtifact(b"", {"format": "pickle"}))

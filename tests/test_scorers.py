@@ -15,16 +15,18 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from fraudspark.scoring import (
-    AutoencoderScorer,
-    FeatureMismatchError,
+from fraudspark.models.anomaly.autoencoder import AutoencoderNetwork, AutoencoderScorer
+from fraudspark.models.anomaly.base import ReconstructionScorer
+from fraudspark.models.anomaly.rapp import (
+    NapBasis,
     RappScorer,
-    TrainingConfig,
-    VaeScorer,
+    RappScoring,
+    rapp_differences,
+    rapp_nap_score,
 )
-from fraudspark.scoring.autoencoder import AutoencoderNetwork
-from fraudspark.scoring.base import ReconstructionScorer, Standardiser
-from fraudspark.scoring.rapp import NapBasis, RappScoring, rapp_differences, rapp_nap_score
+from fraudspark.models.anomaly.vae import VaeScorer
+from fraudspark.models.inputs import FeatureMismatchError, Standardiser
+from fraudspark.models.training import TrainingConfig
 
 FEATURES = [
     "tx_amount",

@@ -12,31 +12,24 @@ import pytest
 import torch
 from pyspark.sql import DataFrame, SparkSession
 
+from fraudspark.cli import promote as promote_job
+from fraudspark.cli import score as score_job
+from fraudspark.cli import train_scorer as train_scorer_job
 from fraudspark.config import Config
+from fraudspark.features.model_inputs import model_inputs
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
-from fraudspark.jobs import promote as promote_job
-from fraudspark.jobs import score as score_job
-from fraudspark.jobs import train_scorer as train_scorer_job
+from fraudspark.features.training_data import training_frame
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import SCORES
-from fraudspark.registry import champion_version, register_scorer
-from fraudspark.scoring import (
-    AutoencoderScorer,
-    FeatureMismatchError,
-    ScorerArtifact,
-    TrainingConfig,
-    export_artifact,
-    load_scorer,
-)
-from fraudspark.scoring.spark import (
-    SCORER_KINDS,
-    alert_reasons,
-    model_inputs,
-    new_scorer,
-    score_days,
-    score_feature_rows,
-    training_frame,
-)
+from fraudspark.models.anomaly.autoencoder import AutoencoderScorer
+from fraudspark.models.anomaly.base import export_artifact, load_scorer
+from fraudspark.models.anomaly.kinds import SCORER_KINDS, new_scorer
+from fraudspark.models.artifact import ModelArtifact
+from fraudspark.models.batch_scoring import score_feature_rows
+from fraudspark.models.inputs import FeatureMismatchError
+from fraudspark.models.training import TrainingConfig
+from fraudspark.pipelines.score import alert_reasons, score_days
+from fraudspark.registry import champion_version, register_model
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)
@@ -62,7 +55,7 @@ def store(
 
 
 @pytest.fixture(scope="module")
-def artifacts(spark: SparkSession, store: Config) -> dict[str, ScorerArtifact]:
+def artifacts(spark: SparkSession, store: Config) -> dict[str, ModelArtifact]:
     """One tiny scorer of each kind, trained on the first day's rows without its frauds."""
     frame = training_frame(spark, store, START, START, current_versions(spark, store))
     return {
@@ -78,7 +71,7 @@ def rows(spark: SparkSession, store: Config) -> DataFrame:
 
 @pytest.mark.parametrize("kind", sorted(SCORER_KINDS))
 def test_spark_scores_equal_in_process_scores(
-    store: Config, rows: DataFrame, artifacts: dict[str, ScorerArtifact], kind: str
+    store: Config, rows: DataFrame, artifacts: dict[str, ModelArtifact], kind: str
 ) -> None:
     artifact, features = artifacts[kind], model_feature_columns(store)
 
@@ -121,7 +114,7 @@ def test_a_feature_mismatch_fails_before_scoring(spark: SparkSession, store: Con
     trained_on = [f for f in features if f != "term_risk_7d"] + ["seconds_since_last_tx"]
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(64, len(trained_on))))
     other = AutoencoderScorer(training=TINY).fit(frame.to_numpy(), feature_names=trained_on)
-    register_scorer(store, "fraud-vae", export_artifact(other))
+    register_model(store, "fraud-vae", export_artifact(other))
     message = r"missing \['seconds_since_last_tx'\], extra \['term_risk_7d'\]"
 
     with pytest.raises(FeatureMismatchError, match=message):
@@ -133,9 +126,9 @@ def test_a_feature_mismatch_fails_before_scoring(spark: SparkSession, store: Con
 
 
 def test_rescoring_a_date_changes_nothing(
-    spark: SparkSession, store: Config, artifacts: dict[str, ScorerArtifact]
+    spark: SparkSession, store: Config, artifacts: dict[str, ModelArtifact]
 ) -> None:
-    version = register_scorer(store, "fraud-rapp", artifacts["rapp"])
+    version = register_model(store, "fraud-rapp", artifacts["rapp"])
     days = (date(2025, 2, 2), date(2025, 2, 3))
 
     first = score_days(spark, store, f"fraud-rapp/{version}", *days)

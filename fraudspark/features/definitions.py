@@ -7,6 +7,7 @@ the feature store and the models read their column lists from here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -20,6 +21,28 @@ MICROS_PER_DAY = 24 * 60 * MICROS_PER_MINUTE
 TRANSACTION_KEYS = ("tx_id", "tx_ts", "tx_date", "customer_id", "terminal_id", "tx_amount")
 CALENDAR_FEATURES = ("tx_during_weekend", "tx_during_night")
 MONTHLY_MEASURES = ("nb_tx", "avg_amount", "std_amount", "nb_counterparties", "fraud_rate")
+
+
+# A feature's kind decides its model transform and its validity rule (see
+# fraudspark.oversampling.tabular): flag 0/1, count (integer >= 0), ratio in [0, 1],
+# amount >= 0 (heavy-tailed), real (anything finite).
+ColumnKind = Literal["flag", "count", "ratio", "amount", "real"]
+
+# First match wins; a name matching none is "real".
+KIND_PATTERNS: tuple[tuple[ColumnKind, re.Pattern[str]], ...] = (
+    ("flag", re.compile(r"^(tx_during|is)_|_missing$")),
+    ("count", re.compile(r"(^|_)nb(_|$)")),
+    ("ratio", re.compile(r"(^|_)(risk|rate)(_|$)")),
+    ("amount", re.compile(r"(^|_)amount(_|$)")),
+)
+
+
+def column_kind(name: str) -> ColumnKind:
+    """The kind of a feature column, from its name (see the module table)."""
+    for kind, pattern in KIND_PATTERNS:
+        if pattern.search(name):
+            return kind
+    return "real"
 
 
 @dataclass(frozen=True)

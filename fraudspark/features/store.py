@@ -9,9 +9,7 @@ the ``*_month_missing`` indicator is 1.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Literal
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -24,24 +22,18 @@ from fraudspark.features.definitions import (
     FeatureGroup,
     feature_groups,
 )
-from fraudspark.features.pipeline import add_months
+from fraudspark.features.periods import add_months
 from fraudspark.lakehouse.io import (
-    ensure_table,
     read_table_as_of,
-    replace_partitions,
     table_version,
 )
 from fraudspark.lakehouse.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,
-    TRAINING_SET_CATALOG,
-    TRAINING_SETS,
     TRANSACTIONS,
     Table,
-    table_path,
 )
 
-log = logging.getLogger(__name__)
 SOURCE_TABLES: tuple[Table, ...] = (TRANSACTIONS, FEATURES_WINDOWED, FEATURES_MONTHLY)
 
 
@@ -148,65 +140,3 @@ def feature_rows(
         monthly.where((F.col("month") >= F.lit(oldest_needed)) & (F.col("month") <= F.lit(end))),
         config,
     )
-
-
-@dataclass(frozen=True)
-class TrainingSetReport:
-    name: str
-    rows: int
-    frauds: int
-    versions: dict[str, int]
-
-    def summary(self) -> str:
-        return (
-            f"training set {self.name!r}: {self.rows} rows, {self.frauds} frauds, "
-            f"from table versions {self.versions}"
-        )
-
-
-def build_training_set(
-    spark: SparkSession, config: Config, name: str, start: date, end: date
-) -> TrainingSetReport:
-    """Materialise feature rows into ``fraud.training_sets`` (partition ``name``).
-
-    Replaces that partition only, and records the range and source Delta versions in
-    ``fraud.training_set_catalog``, so the set can be rebuilt exactly.
-    """
-    from delta.tables import DeltaTable
-
-    if not name or "'" in name:
-        raise ValueError(f"invalid training set name: {name!r}")
-    versions = current_versions(spark, config)
-    rows = feature_rows(spark, config, start, end, versions).withColumn("training_set", F.lit(name))
-    replace_partitions(spark, config, TRAINING_SETS, rows, f"training_set = '{name}'")
-    written = read_table_as_of(
-        spark, config, TRAINING_SETS, table_version(spark, config, TRAINING_SETS)
-    ).where(F.col("training_set") == name)
-    rows, frauds = written.agg(F.count("*"), F.sum("is_fraud")).first()  # type: ignore[misc]
-    report = TrainingSetReport(name, int(rows), int(frauds or 0), versions)
-    entry = spark.createDataFrame(
-        [
-            (
-                name,
-                start,
-                end,
-                report.rows,
-                report.frauds,
-                model_feature_columns(config),
-                versions,
-                datetime.now(timezone.utc),
-            )
-        ],
-        TRAINING_SET_CATALOG.schema,
-    )
-    ensure_table(spark, config, TRAINING_SET_CATALOG)
-    (
-        DeltaTable.forPath(spark, table_path(config, TRAINING_SET_CATALOG))
-        .alias("t")
-        .merge(entry.alias("s"), "t.training_set = s.training_set")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    log.info(report.summary())
-    return report

@@ -21,10 +21,10 @@ from fraudspark.oversampling.gan import (
 )
 from fraudspark.oversampling.networks import gradient_penalty
 from fraudspark.oversampling.smote import SMOTEOversampler
+from fraudspark.features.definitions import column_kind
 from fraudspark.oversampling.tabular import (
     FeatureSchema,
     TabularTransform,
-    column_kind,
     count_violations,
     make_valid,
 )

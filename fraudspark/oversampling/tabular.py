@@ -21,29 +21,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 
-ColumnKind = Literal["flag", "count", "ratio", "amount", "real"]
+from fraudspark.features.definitions import ColumnKind, column_kind
 
-# First match wins; a name matching none is "real".
-KIND_PATTERNS: tuple[tuple[ColumnKind, re.Pattern[str]], ...] = (
-    ("flag", re.compile(r"^(tx_during|is)_|_missing$")),
-    ("count", re.compile(r"(^|_)nb(_|$)")),
-    ("ratio", re.compile(r"(^|_)(risk|rate)(_|$)")),
-    ("amount", re.compile(r"(^|_)amount(_|$)")),
-)
 # `cust_nb_tx_15m` -> stem `cust_nb_tx`, window 15 minutes; day and minute windows nest separately.
 WINDOW_SUFFIX = re.compile(r"^(?P<stem>.+)_(?P<length>\d+)(?P<unit>[md])$")
-
-
-def column_kind(name: str) -> ColumnKind:
-    """The kind of a feature column, from its name (see the module table)."""
-    for kind, pattern in KIND_PATTERNS:
-        if pattern.search(name):
-            return kind
-    return "real"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,22 @@
+"""fraudspark monitor --date D"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
+from fraudspark.pipelines.monitor import monitor_day, monitoring_summary
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = job_parser(
+        "monitor", "Drift, feature importance and retrain hints for a scored day, with a report."
+    )
+    parser.add_argument("--date", type=iso_date, required=True)
+    args = parser.parse_args(argv)
+    config = job_config(args)
+    spark = job_session(config)
+    for result in monitor_day(spark, config, args.date):
+        print(f"\n{result.model}/{result.version} on {args.date}:")
+        print(monitoring_summary(result))
+    return 0

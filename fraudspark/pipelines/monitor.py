@@ -1,0 +1,265 @@
+"""The monitoring job: drift against training data, importance trends, retrain hints, report.
+
+For each registered model's champion, the reference is the model's own training data, read
+through the Delta versions recorded at training (exact even after the tables moved on): a
+scorer's feature-store rows, the classifier's real (not synthetic) augmented training rows. The
+scored day and the last ``window_days`` days are compared with it, feature by feature, and so
+are the score and the alert flag. Per-feature importance is the mean attribution share of the
+day's scores (a feature outside a row's top three counts 0 for that row), set beside the same
+measure on the training data. Spark does the reading and aggregation; only bounded samples
+(``SAMPLE_ROWS``) reach the driver for the distribution metrics and plots.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from fraudspark.config import Config
+from fraudspark.lakehouse.io import read_table, replace_partitions, table_exists
+from fraudspark.lakehouse.tables import DRIFT, FEATURE_IMPORTANCE, RETRAIN_HINTS, SCORES, Table
+from fraudspark.monitoring.drift import drift_summary, feature_drift, retrain_hint
+from fraudspark.monitoring.reference import (
+    DAY_OF_WEEK_FEATURES,
+    DAYS_IN_WEEK,
+    _current,
+    _reference,
+    binary_columns,
+    thresholds_from,
+)
+from fraudspark.monitoring.report import format_summary, write_report
+from fraudspark.registry import RegisteredModel, champions
+
+log = logging.getLogger(__name__)
+
+
+# An importance share moving by more than this since training counts as attribution drift.
+IMPORTANCE_SHIFT_THRESHOLD = 0.1
+
+
+TREND_DAYS = 28
+
+
+@dataclass(frozen=True)
+class ModelMonitoring:
+    model: str
+    version: int
+    drift: pd.DataFrame  # the scored day's rows (window_days = 1)
+    drifted_features: tuple[str, ...]
+    severity: float
+    report: Path | None
+
+
+def _mean_shares(top_features: pd.Series, top_shares: pd.Series, features: list[str]) -> pd.Series:
+    """Mean attribution share per feature over rows that list their top features."""
+    totals = dict.fromkeys(features, 0.0)
+    for names, shares in zip(top_features, top_shares, strict=True):
+        for name, share in zip(names, shares, strict=True):
+            totals[name] = totals.get(name, 0.0) + float(share)
+    return pd.Series(totals) / max(len(top_features), 1)
+
+
+def daily_importance(
+    spark: SparkSession, config: Config, registered: RegisteredModel, day: date
+) -> pd.Series:
+    """Mean attribution share per feature over all of the day's scores, computed in Spark."""
+    scores = (
+        read_table(spark, config, SCORES)
+        .where(F.col("model_name") == registered.name)
+        .where(F.col("model_version") == registered.version)
+        .where(F.col("tx_date") == F.lit(day))
+    )
+    total = scores.count()
+    pairs = scores.select(
+        F.explode(F.arrays_zip("top_features", "top_feature_shares")).alias("pair")
+    )
+    sums = pairs.groupBy(F.col("pair.top_features").alias("feature")).agg(
+        F.sum("pair.top_feature_shares").alias("share")
+    )
+    return pd.Series(
+        {row["feature"]: row["share"] / max(total, 1) for row in sums.collect()}, dtype=float
+    )
+
+
+def _write(
+    spark: SparkSession, config: Config, table: Table, rows: pd.DataFrame, where: str
+) -> None:
+    assert table.schema is not None
+    frame = spark.createDataFrame(rows[table.schema.fieldNames()], table.schema)
+    replace_partitions(spark, config, table, frame, where)
+
+
+def monitor_model(
+    spark: SparkSession, config: Config, registered: RegisteredModel, day: date, report: bool
+) -> ModelMonitoring:
+    """Drift, importance and retrain hint of one model version for ``day``; optionally a report."""
+    features = list(registered.artifact.metadata["feature_names"])
+    thresholds = thresholds_from(config)
+    binary = [*binary_columns(features), "is_alert"]
+    reference = _reference(spark, config, registered, features)
+    reference["is_alert"] = reference["is_alert"].astype(int)
+    window = config.monitoring.window_days
+    frames = []
+    current_day = pd.DataFrame()
+    for days in sorted({1, window}):
+        current = _current(spark, config, registered, features, day - timedelta(days=days - 1), day)
+        current["is_alert"] = current["is_alert"].astype(int)
+        if days == 1:
+            current_day = current
+        if current.empty:
+            continue
+        # A single day is all weekend or all weekday: the weekend flag is compared only over
+        # whole weeks, whose mix of days is the training range's.
+        compared = [f for f in features if days >= DAYS_IN_WEEK or f not in DAY_OF_WEEK_FEATURES]
+        drift = feature_drift(
+            reference, current, [*compared, "score", "is_alert"],
+            [column for column in binary if column in compared or column == "is_alert"],
+            thresholds, config.monitoring.bins,
+        )  # fmt: skip
+        frames.append(drift.assign(window_days=days))
+
+    importance = daily_importance(spark, config, registered, day).reindex(features, fill_value=0.0)
+    trained = _mean_shares(reference["top_features"], reference["top_feature_shares"], features)
+    shift = (importance - trained.reindex(features, fill_value=0.0)).abs()
+    frames.append(
+        pd.DataFrame(
+            {
+                "feature": features,
+                "metric": "importance_shift",
+                "value": shift.to_numpy(),
+                "threshold": IMPORTANCE_SHIFT_THRESHOLD,
+                "drifted": (shift > IMPORTANCE_SHIFT_THRESHOLD).to_numpy(),
+                "window_days": 1,
+            }
+        )
+    )
+    drift = pd.concat(frames, ignore_index=True).assign(
+        monitor_date=day, model=registered.name, model_version=registered.version
+    )
+    drift["window_days"] = drift["window_days"].astype(int)
+    drift["drifted"] = drift["drifted"].astype(bool)
+    drift["value"] = drift["value"].astype(float)
+    where = f"monitor_date = '{day}' AND model = '{registered.name}'"
+    _write(spark, config, DRIFT, drift, where)
+    _write(
+        spark,
+        config,
+        FEATURE_IMPORTANCE,
+        pd.DataFrame(
+            {
+                "importance_date": day,
+                "model": registered.name,
+                "model_version": registered.version,
+                "feature": features,
+                "importance": importance.to_numpy(dtype=float),
+                "training_importance": trained.reindex(features, fill_value=0.0).to_numpy(),
+            }
+        ),
+        f"importance_date = '{day}' AND model = '{registered.name}'",
+    )
+    day_drift = drift[drift["window_days"] == 1]
+    hint = retrain_hint(day_drift)
+    hints = pd.DataFrame(
+        [
+            {
+                "monitor_date": day,
+                "model": registered.name,
+                "model_version": registered.version,
+                "drifted_features": list(hint.features),
+                "severity": hint.severity,
+                "max_by_metric": hint.max_by_metric,
+            }
+        ]
+        if hint
+        else [],
+        columns=RETRAIN_HINTS.schema.fieldNames() if RETRAIN_HINTS.schema else None,
+    )
+    _write(
+        spark,
+        config,
+        RETRAIN_HINTS,
+        hints,
+        f"monitor_date = '{day}' AND model = '{registered.name}'",
+    )
+
+    path = None
+    if report:
+        summary = drift_summary(day_drift)
+        drifted = [f for f in (hint.features if hint else ()) if f in current_day][:6]
+        path = write_report(
+            config.monitoring.reports_dir,
+            date=day,
+            summary=summary,
+            distributions={f: (reference[f], current_day[f]) for f in drifted},
+            scores=(reference["score"], current_day.get("score", pd.Series(dtype=float))),
+            daily_alerts=_daily_alerts(spark, config, registered, day),
+            importance_trend=_importance_trend(spark, config, registered, day),
+            model=str(registered),
+        )
+    return ModelMonitoring(
+        registered.name,
+        registered.version,
+        day_drift,
+        hint.features if hint else (),
+        hint.severity if hint else 0.0,
+        path,
+    )
+
+
+def _daily_alerts(
+    spark: SparkSession, config: Config, registered: RegisteredModel, day: date
+) -> pd.DataFrame:
+    start = day - timedelta(days=TREND_DAYS - 1)
+    alerts = (
+        read_table(spark, config, SCORES)
+        .where(F.col("model_name") == registered.name)
+        .where(F.col("tx_date").between(F.lit(start), F.lit(day)))
+        .groupBy(F.col("tx_date").alias("date"))
+        .agg(F.sum(F.col("is_alert").cast("int")).alias("alerts"))
+        .orderBy("date")
+    )
+    return alerts.toPandas()
+
+
+def _importance_trend(
+    spark: SparkSession, config: Config, registered: RegisteredModel, day: date
+) -> pd.DataFrame:
+    start = day - timedelta(days=TREND_DAYS - 1)
+    trend = (
+        read_table(spark, config, FEATURE_IMPORTANCE)
+        .where(F.col("model") == registered.name)
+        .where(F.col("importance_date").between(F.lit(start), F.lit(day)))
+        .select(F.col("importance_date").alias("date"), "feature", "importance")
+    )
+    return trend.toPandas()
+
+
+SUMMARY_ROWS = 10  # the terminal summary's table; the report and fraud.drift have every column
+
+
+def monitor_day(spark: SparkSession, config: Config, day: date) -> list[ModelMonitoring]:
+    """Monitor every champion for ``day``; the first gets ``reports/<date>/index.html``."""
+    models = champions(config)
+    if not models:
+        log.warning("no registered model to monitor")
+        return []
+    if not table_exists(spark, config, SCORES):
+        raise ValueError("fraud.scores does not exist yet: score before monitoring")
+    results = []
+    for index, registered in enumerate(models):
+        result = monitor_model(spark, config, registered, day, report=index == 0)
+        results.append(result)
+        log.info("%s on %s:\n%s", registered, day, monitoring_summary(result))
+    return results
+
+
+def monitoring_summary(result: ModelMonitoring) -> str:
+    """The terminal summary of one model's monitoring: the most severe columns, the report."""
+    text = format_summary(drift_summary(result.drift), max_rows=SUMMARY_ROWS)
+    return f"{text}\nreport: {result.report}" if result.report else text

@@ -1,0 +1,153 @@
+"""The scoring job: score the feature store's rows of a date range into ``fraud.scores``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from fraudspark.config import Config
+from fraudspark.features.store import feature_rows, model_feature_columns
+from fraudspark.lakehouse.io import ensure_table, merge_insert_new, read_table, table_version
+from fraudspark.lakehouse.tables import SCORES, table_path
+from fraudspark.models.batch_scoring import score_feature_rows
+from fraudspark.registry import ModelSpec, registered_artifact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoringReport:
+    model: str  # NAME/VERSION
+    start: date
+    end: date
+    rows_scored: int  # the model version's rows for the range in fraud.scores after the run
+    rows_inserted: int  # of which this run added
+    alerts: int
+
+    def summary(self) -> str:
+        return (
+            f"{self.model} on {self.start} .. {self.end}: {self.rows_scored} rows in fraud.scores "
+            f"({self.rows_inserted} new), {self.alerts} alerts"
+        )
+
+
+def _date_range_condition(column: str, start: date, end: date) -> str:
+    return f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
+
+
+def write_scores(
+    spark: SparkSession,
+    config: Config,
+    scored: DataFrame,
+    model_name: str,
+    model_version: int,
+    start: date,
+    end: date,
+) -> int:
+    """MERGE scored rows into ``fraud.scores``, inserting only keys not there yet.
+
+    A transaction keeps the first score a model version gave it, so re-running a date changes
+    nothing (``scored_at`` included; Delta then commits nothing). ``start``..``end`` bound the
+    dates the MERGE reads. Returns the number of rows inserted.
+    """
+    from delta.tables import DeltaTable
+
+    assert SCORES.schema is not None
+    stamped = scored.withColumns(
+        {
+            "model_name": F.lit(model_name),
+            "model_version": F.lit(model_version).cast("int"),
+            "scored_at": F.current_timestamp(),
+        }
+    )
+    # Score terms the model lacks (e.g. RaPP's for an autoencoder) are null.
+    rows = stamped.select(
+        *[
+            F.col(field.name)
+            if field.name in stamped.columns
+            else F.lit(None).cast(field.dataType).alias(field.name)
+            for field in SCORES.schema.fields
+        ]
+    )
+    ensure_table(spark, config, SCORES)
+    before = table_version(spark, config, SCORES)
+    model = f"t.model_name = '{model_name}' AND t.model_version = {int(model_version)}"
+    merge_insert_new(
+        spark, config, SCORES, rows, f"{_date_range_condition('t.tx_date', start, end)} AND {model}"
+    )
+    if table_version(spark, config, SCORES) == before:
+        return 0
+    history = DeltaTable.forPath(spark, table_path(config, SCORES)).history(1).collect()[0]
+    return int(history["operationMetrics"]["numTargetRowsInserted"])
+
+
+def alert_reasons(
+    spark: SparkSession, config: Config, start: date, end: date, model: str | None = None
+) -> DataFrame:
+    """The alerts of ``fraud.scores`` dated ``start``..``end``, highest score first.
+
+    ``model`` (``NAME/VERSION``) narrows to one model version. ``reasons`` reads e.g.
+    ``tx_amount 71%, cust_avg_amount_1d 12%, term_risk_7d 6%``.
+    """
+    alerts = read_table(spark, config, SCORES).where(
+        F.expr(_date_range_condition("tx_date", start, end)) & F.col("is_alert")
+    )
+    if model is not None:
+        spec = ModelSpec.parse(model)
+        if spec.version is None:
+            raise ValueError(f"give the model as NAME/VERSION, got {model!r}")
+        alerts = alerts.where(
+            (F.col("model_name") == spec.name) & (F.col("model_version") == spec.version)
+        )
+    reasons = F.expr(
+        "concat_ws(', ', transform(arrays_zip(top_features, top_feature_shares), "
+        "x -> format_string('%s %.0f%%', x.top_features, 100 * x.top_feature_shares)))"
+    )
+    return alerts.select(
+        "tx_date",
+        "tx_id",
+        "tx_ts",
+        "customer_id",
+        "terminal_id",
+        "model_name",
+        "model_version",
+        "score",
+        reasons.alias("reasons"),
+    ).orderBy(F.col("score").desc(), "tx_id")
+
+
+def score_days(
+    spark: SparkSession, config: Config, model: str, start: date, end: date, top_k: int = 3
+) -> ScoringReport:
+    """The scoring job: score the feature store's rows for ``start``..``end`` into fraud.scores.
+
+    ``model`` is ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry (a scorer such
+    as ``fraud-rapp`` or the classifier ``fraud-classifier``); the version it resolves to is
+    written with every score. A model trained on other features stops here with the missing
+    and extra feature names.
+    """
+    if start > end:
+        raise ValueError(f"scoring start {start} is after its end {end}")
+    registered = registered_artifact(config, model)
+    rows = feature_rows(spark, config, start, end).drop("is_fraud")
+    scored = score_feature_rows(rows, registered.artifact, model_feature_columns(config), top_k)
+    inserted = write_scores(spark, config, scored, registered.name, registered.version, start, end)
+    written = (
+        read_table(spark, config, SCORES)
+        .where(
+            F.expr(_date_range_condition("tx_date", start, end))
+            & (F.col("model_name") == registered.name)
+            & (F.col("model_version") == registered.version)
+        )
+        .agg(F.count("*"), F.sum(F.col("is_alert").cast("int")))
+        .collect()[0]
+    )
+    report = ScoringReport(
+        str(registered), start, end, int(written[0]), inserted, int(written[1] or 0)
+    )
+    log.info(report.summary())
+    return report

@@ -1,0 +1,156 @@
+"""Training pipelines: fit a scorer or a classifier on feature-store rows and export it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from fraudspark.config import Config
+from fraudspark.features.model_inputs import MISSING_FEATURE_VALUE
+from fraudspark.features.store import current_versions, model_feature_columns
+from fraudspark.features.training_data import augmented_frame, training_frame
+from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS
+from fraudspark.models.anomaly.base import ReconstructionScorer, export_artifact
+from fraudspark.models.anomaly.kinds import new_scorer
+from fraudspark.models.artifact import ModelArtifact
+from fraudspark.models.classifiers.mlp import CLASSIFIER_KINDS, ClassifierConfig, MLPClassifier
+from fraudspark.models.training import TrainingConfig, one_torch_thread
+from fraudspark.registry import CLASSIFIER_MODEL_NAME, register_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainedScorer:
+    """A fitted scorer, its export, and the run parameters worth registering with it."""
+
+    scorer: ReconstructionScorer[Any]
+    artifact: ModelArtifact
+    params: dict[str, str]
+
+
+def train_scorer(
+    spark: SparkSession,
+    config: Config,
+    kind: str,
+    start: date,
+    end: date,
+    *,
+    training: TrainingConfig | None = None,
+    target_alert_rate: float | None = None,
+    include_known_frauds: bool = False,
+    versions: Mapping[str, int] | None = None,
+) -> TrainedScorer:
+    """Fit a scorer on the feature store's rows for ``start``..``end`` and export it.
+
+    ``versions`` pins the source tables (default: their current versions); they are recorded in
+    the artifact's metadata (``extra.data_versions``) with the range and the imputation. The
+    alert threshold is the training scores' (1 - ``target_alert_rate``) quantile.
+    """
+    if start > end:
+        raise ValueError(f"training start {start} is after its end {end}")
+    training = training or TrainingConfig()
+    if target_alert_rate is None:
+        target_alert_rate = config.scoring.target_alert_rate
+    scorer = new_scorer(kind, training, target_alert_rate)
+    versions = dict(versions or current_versions(spark, config))
+    frame = training_frame(spark, config, start, end, versions, include_known_frauds)
+    if frame.empty:
+        raise ValueError(f"no feature-store rows to train on between {start} and {end}")
+    with one_torch_thread():
+        scorer.fit(frame)
+    params = {
+        "kind": kind,
+        "training_start": start.isoformat(),
+        "training_end": end.isoformat(),
+        "include_known_frauds": str(include_known_frauds).lower(),
+        "seed": str(training.seed),
+        "epochs": str(training.epochs),
+        "target_alert_rate": str(target_alert_rate),
+    }
+    extra = {
+        **params,
+        "data_versions": versions,
+        "training_rows": len(frame),
+        "missing_feature_value": MISSING_FEATURE_VALUE,
+    }
+    log.info("trained %s on %d rows from %s..%s", kind, len(frame), start, end)
+    return TrainedScorer(scorer, export_artifact(scorer, extra), params)
+
+
+@dataclass(frozen=True)
+class TrainedClassifier:
+    classifier: MLPClassifier
+    artifact: ModelArtifact
+    params: dict[str, str]
+
+    def summary(self) -> str:
+        extra = self.artifact.metadata["extra"]
+        return (
+            f"classifier on {extra['training_set']!r} / {extra['method']}: "
+            f"{extra['training_rows']} rows ({extra['fraud_rows']} fraud, "
+            f"{extra['synthetic_rows']} synthetic), final loss "
+            f"{self.artifact.metadata['final_loss']:.5f}"
+        )
+
+
+def train_classifier(
+    spark: SparkSession,
+    config: Config,
+    training_set: str,
+    method: str,
+    *,
+    kind: str = "mlp",
+    training: ClassifierConfig | None = None,
+    target_alert_rate: float | None = None,
+) -> TrainedClassifier:
+    """Fit the classifier on the (``training_set``, ``method``) rows of
+    ``fraud.augmented_training_sets`` and export it with the table version it read.
+
+    The alert threshold lets ``target_alert_rate`` (default: ``scoring.target_alert_rate``)
+    of the real training rows alert, as the scorers' thresholds do.
+    """
+    if kind not in CLASSIFIER_KINDS:
+        raise ValueError(f"unknown classifier kind {kind!r}: one of {list(CLASSIFIER_KINDS)}")
+    training = training or ClassifierConfig()
+    rate = config.scoring.target_alert_rate if target_alert_rate is None else target_alert_rate
+    frame, version = augmented_frame(spark, config, training_set, method)
+    features = model_feature_columns(config)
+    with one_torch_thread():
+        classifier = MLPClassifier(training, rate).fit(
+            frame[features], frame["is_fraud"].to_numpy(), frame["is_synthetic"].to_numpy()
+        )
+    params = {
+        "kind": kind,
+        "training_set": training_set,
+        "method": method,
+        "seed": str(training.seed),
+        "epochs": str(training.epochs),
+        "target_alert_rate": str(rate),
+    }
+    extra = {
+        **params,
+        "data_versions": {AUGMENTED_TRAINING_SETS.name: version},
+        "training_rows": len(frame),
+        "fraud_rows": int(frame["is_fraud"].sum()),
+        "synthetic_rows": int(frame["is_synthetic"].sum()),
+    }
+    trained = TrainedClassifier(classifier, classifier.export(extra), params)
+    log.info(trained.summary())
+    return trained
+
+
+def register_classifier(config: Config, trained: TrainedClassifier) -> int:
+    """Register the export as a new version of ``fraud-classifier``; returns the version."""
+    return register_model(
+        config,
+        CLASSIFIER_MODEL_NAME,
+        trained.artifact,
+        trained.params,
+        description="fraudspark supervised fraud classifier",
+    )

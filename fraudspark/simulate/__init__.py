@@ -1,0 +1,1 @@
+"""The payment simulator: raw transaction files with known fraud scenarios."""
