@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fraudspark.features.definitions import column_kind
 from fraudspark.oversampling.base import BaseOversampler, NoOversampler
 from fraudspark.oversampling.export import SyntheticRowGenerator, load_generator
 from fraudspark.oversampling.gan import (
@@ -21,7 +22,6 @@ from fraudspark.oversampling.gan import (
 )
 from fraudspark.oversampling.networks import gradient_penalty
 from fraudspark.oversampling.smote import SMOTEOversampler
-from fraudspark.features.definitions import column_kind
 from fraudspark.oversampling.tabular import (
     FeatureSchema,
     TabularTransform,

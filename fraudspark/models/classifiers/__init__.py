@@ -1,1 +1,1 @@
-"""TODO"""
+"""Supervised fraud classifiers, exported and scored like the anomaly scorers."""
