@@ -19,7 +19,6 @@ Model specs name a version: ``NAME`` (its champion), ``NAME@ALIAS`` or ``NAME/VE
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -49,14 +48,16 @@ NIGHTLY_MODELS: tuple[str, ...] = (
     MODEL_NAMES["vae"],
     CLASSIFIER_MODEL_NAME,
 )
-_SPEC = re.compile(
-    r"(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<alias>[A-Za-z_][\w-]*)|/(?P<version>\d+))?"
-)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A parsed ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION``; a bare name means its champion."""
+    """Which registered model version to use, as MLflow's model URI ``models:/NAME@ALIAS`` or
+    ``models:/NAME/VERSION``; a bare ``NAME`` means its champion.
+
+    :meth:`parse` also takes the short forms the command line uses, ``NAME@ALIAS`` and
+    ``NAME/VERSION``; MLflow parses and resolves the URI (:func:`_resolve`).
+    """
 
     name: str
     alias: str | None = None
@@ -64,12 +65,34 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
-        match = _SPEC.fullmatch(text.strip())
-        if match is None:
-            raise ValueError(f"model spec must be NAME, NAME@ALIAS or NAME/VERSION, got {text!r}")
-        version = match.group("version")
-        alias = match.group("alias") or (None if version else CHAMPION)
-        return cls(match.group("name"), alias, int(version) if version else None)
+        """``NAME``, ``NAME@ALIAS``, ``NAME/VERSION`` or a ``models:/`` URI; ValueError else."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.store.artifact.utils.models import _parse_model_uri
+
+        text = text.strip()
+        uri = text if text.startswith("models:/") else f"models:/{text}"
+        if "@" not in uri and uri.count("/") == 1:
+            uri = f"{uri}@{CHAMPION}"
+        try:
+            parsed = _parse_model_uri(uri)
+        except MlflowException:
+            parsed = None
+        if (
+            parsed is None
+            or not parsed.name
+            or parsed.stage
+            or not (parsed.version or parsed.alias)
+        ):
+            raise ValueError(
+                f"model spec must be NAME, NAME@ALIAS, NAME/VERSION or models:/..., got {text!r}"
+            )
+        version = int(parsed.version) if parsed.version else None
+        return cls(str(parsed.name), parsed.alias, version)
+
+    @property
+    def uri(self) -> str:
+        """MLflow's model URI."""
+        return f"models:/{self}"
 
     def __str__(self) -> str:
         return (
@@ -182,17 +205,17 @@ def _new_version(
 
 
 def _resolve(client: MlflowClient, spec: ModelSpec) -> tuple[int, str]:
-    """The version number and artifact source a spec names; ValueError if there is none."""
+    """The version number and artifact source a spec names (resolved by MLflow from its
+    ``models:/`` URI); ValueError if there is none."""
     from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
 
     try:
-        if spec.version is not None:
-            model_version = client.get_model_version(spec.name, str(spec.version))
-        else:
-            model_version = client.get_model_version_by_alias(spec.name, str(spec.alias))
+        name, version = get_model_name_and_version(client, spec.uri)
+        source = client.get_model_version(name, version).source
     except MlflowException as exc:
         raise ValueError(f"no registered model version {spec}: {exc.message}") from None
-    return int(model_version.version), str(model_version.source)
+    return int(version), str(source)
 
 
 def registered_artifact(config: Config, spec: str | ModelSpec) -> RegisteredModel:

@@ -58,6 +58,7 @@ class TrainingConfig:
     epochs: int = 50
     batch_size: int = 256
     learning_rate: float = 1e-3
+    weight_decay: float = 0.0
     early_stopping_patience: int | None = None
     validation_fraction: float = 0.1
     seed: int = 0
@@ -86,13 +87,24 @@ def reproducible(seed: int) -> Iterator[None]:
             torch.use_deterministic_algorithms(deterministic)
 
 
+@dataclass(frozen=True)
+class TrainingHistory:
+    """What :func:`train_network` reports: ``metrics`` (``epochs_run``,
+    ``last_epoch_training_loss``, with early stopping ``best_epoch`` and
+    ``best_validation_loss``) and the mean training loss of each epoch."""
+
+    metrics: dict[str, float]
+    epoch_losses: list[float]
+
+
 def train_network(
     network: NetworkT,
     inputs: Tensor,
     loss: Callable[[NetworkT, Tensor, torch.Generator], Tensor],
     config: TrainingConfig,
-) -> dict[str, float]:
-    """Adam on shuffled minibatches; returns training metrics.
+) -> TrainingHistory:
+    """Adam (with ``config.weight_decay``) on shuffled minibatches: the one training loop of the
+    scorers and the classifier; returns the training metrics and the loss of every epoch.
 
     Shuffling, the validation split and any sampling inside ``loss`` draw from one generator
     seeded with ``config.seed``, so a seed gives the same weights on the same machine.
@@ -103,7 +115,10 @@ def train_network(
         order = torch.randperm(len(inputs), generator=generator)
         n_validation = max(1, round(len(inputs) * config.validation_fraction))
         validation, training = inputs[order[:n_validation]], inputs[order[n_validation:]]
-    optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    optimiser = torch.optim.Adam(
+        network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    losses: list[float] = []
     best_loss, best_state, stale_epochs = math.inf, None, 0
     metrics: dict[str, float] = {}
     for epoch in range(1, config.epochs + 1):
@@ -116,7 +131,8 @@ def train_network(
             batch_loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
             epoch_loss += batch_loss.item() * len(batch_rows)
-        metrics.update(epochs_run=epoch, last_epoch_training_loss=epoch_loss / len(training))
+        losses.append(epoch_loss / len(training))
+        metrics.update(epochs_run=epoch, last_epoch_training_loss=losses[-1])
         if validation is None or config.early_stopping_patience is None:
             continue
         network.eval()
@@ -133,4 +149,4 @@ def train_network(
     if best_state is not None:
         network.load_state_dict(best_state)
     network.eval()
-    return metrics
+    return TrainingHistory(metrics, losses)

@@ -69,7 +69,7 @@ class ReconstructionScorer(ABC, Generic[NetworkT]):
             network = self._build_network(len(names))
             metrics = train_network(
                 network, standardised.to(torch.float32), self._training_loss, self.training
-            )
+            ).metrics
         self.feature_names_ = names
         self.standardiser_ = standardiser
         self.network_ = network

@@ -31,8 +31,8 @@ from fraudspark.features.definitions import column_kind
 from fraudspark.features.model_inputs import MISSING_FEATURE_VALUE
 from fraudspark.models.artifact import LoadedModel, ModelArtifact
 from fraudspark.models.attribution import IG_STEPS, attribution_shares, integrated_gradients
-from fraudspark.models.inputs import FeatureData, aligned_feature_matrix
-from fraudspark.models.training import alert_threshold
+from fraudspark.models.inputs import FeatureData, Standardiser, aligned_feature_matrix
+from fraudspark.models.training import TrainingConfig, alert_threshold, reproducible, train_network
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,12 @@ def _network(n_features: int, hidden_dims: Sequence[int], fraud_rate: float) -> 
     return nn.Sequential(*layers, output)
 
 
+def _bce_loss(network: nn.Module, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Binary cross-entropy of a minibatch whose last column is the 0/1 label."""
+    logits = network(batch[:, :-1]).squeeze(1)
+    return nn.functional.binary_cross_entropy_with_logits(logits, batch[:, -1])
+
+
 class MLPClassifier:
     """A multi-layer perceptron trained with binary cross-entropy, no class weights: the
     oversampling method alone decides the balance it sees."""
@@ -131,32 +137,23 @@ class MLPClassifier:
             [column_kind(name) in ("amount", "count") for name in self.feature_names_]
         )
         logged = np.where(log_columns, np.log1p(np.maximum(rows, 0.0)), rows)
-        center, scale = logged.mean(axis=0), logged.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        torch.manual_seed(config.seed)
-        network = _network(rows.shape[1], config.hidden_dims, float(y.mean()))
-        module = FraudProbability(log_columns, center, scale, network)
-        inputs = module.standardise(torch.from_numpy(rows))
-        targets = torch.from_numpy(y)
-        optimizer = torch.optim.Adam(
-            module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        standardiser = Standardiser.fit(logged)
+        settings = TrainingConfig(
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            seed=config.seed,
         )
-        rng = torch.Generator().manual_seed(config.seed)
-        module.train()
-        self.loss_history_: list[float] = []
-        for epoch in range(1, config.epochs + 1):
-            order = torch.randperm(len(inputs), generator=rng)
-            total = 0.0
-            for start in range(0, len(order), config.batch_size):
-                batch = order[start : start + config.batch_size]
-                logits = module.network(inputs[batch]).squeeze(1)
-                loss = nn.functional.binary_cross_entropy_with_logits(logits, targets[batch])
-                optimizer.zero_grad()
-                torch.autograd.backward(loss)
-                optimizer.step()
-                total += loss.item() * len(batch)
-            self.loss_history_.append(total / len(inputs))
-            log.info("classifier epoch %d/%d loss=%.5f", epoch, config.epochs, total / len(inputs))
+        with reproducible(config.seed):
+            network = _network(rows.shape[1], config.hidden_dims, float(y.mean()))
+            module = FraudProbability(log_columns, standardiser.mean, standardiser.scale, network)
+            # The label rides along as the last column, so one shuffle draws rows and labels.
+            inputs = torch.cat(
+                [module.standardise(torch.from_numpy(rows)), torch.from_numpy(y).unsqueeze(1)], 1
+            )
+            history = train_network(module.network, inputs, _bce_loss, settings)
+        self.loss_history_ = history.epoch_losses
         module.eval()
         self.module_ = module
         with torch.no_grad():
