@@ -211,7 +211,7 @@ def _resolve(client: MlflowClient, spec: ModelSpec) -> tuple[int, str]:
     from mlflow.store.artifact.utils.models import get_model_name_and_version
 
     try:
-        name, version = get_model_name_and_version(client, spec.uri)
+        name, version = get_model_name_and_version(client, spec.uri)  # type: ignore[no-untyped-call]
         source = client.get_model_version(name, version).source
     except MlflowException as exc:
         raise ValueError(f"no registered model version {spec}: {exc.message}") from None
