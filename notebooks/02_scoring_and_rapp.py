@@ -182,10 +182,10 @@ print(evaluation.table())
 # COMMAND ----------
 
 # MAGIC %sql
-# MAGIC SELECT model, oversampling, seed, round(auc_roc, 3) AS auc_roc,
+# MAGIC SELECT model_name, oversampling, seed, round(auc_roc, 3) AS auc_roc,
 # MAGIC        round(average_precision, 3) AS average_precision, round(cp_at_100, 3) AS cp_at_100,
 # MAGIC        test_start, test_end, test_frauds, evaluated_at
 # MAGIC FROM fraud.evaluations
 # MAGIC WHERE oversampling = 'none'
-# MAGIC ORDER BY evaluated_at DESC, model
+# MAGIC ORDER BY evaluated_at DESC, model_name
 # MAGIC LIMIT 10

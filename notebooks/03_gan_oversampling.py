@@ -178,6 +178,6 @@ print(evaluation.leaderboard().to_string(index=False))
 # MAGIC        round(average_precision, 3) AS average_precision, round(cp_at_100, 3) AS cp_at_100,
 # MAGIC        round(train_seconds, 1) AS train_seconds, train_rows, test_frauds
 # MAGIC FROM fraud.evaluations
-# MAGIC WHERE model = 'classifier-mlp'
+# MAGIC WHERE model_name = 'classifier-mlp'
 # MAGIC ORDER BY evaluated_at DESC, average_precision DESC
 # MAGIC LIMIT 10

@@ -95,12 +95,12 @@ print(f"ran {', '.join(steps) or 'nothing'} for {night}")
 # COMMAND ----------
 
 # MAGIC %sql
-# MAGIC SELECT monitor_date, model, model_version, feature,
+# MAGIC SELECT monitor_date, model_name, model_version, feature,
 # MAGIC        concat_ws(', ', collect_list(metric)) AS metrics,
 # MAGIC        round(max(value / threshold), 2) AS severity
 # MAGIC FROM fraud.drift
 # MAGIC WHERE window_days = 1 AND drifted
-# MAGIC GROUP BY monitor_date, model, model_version, feature
+# MAGIC GROUP BY monitor_date, model_name, model_version, feature
 # MAGIC ORDER BY monitor_date DESC, severity DESC
 # MAGIC LIMIT 20
 
@@ -113,11 +113,11 @@ print(f"ran {', '.join(steps) or 'nothing'} for {night}")
 # COMMAND ----------
 
 # MAGIC %sql
-# MAGIC SELECT monitor_date, model, window_days, feature, metric, round(value, 4) AS value,
+# MAGIC SELECT monitor_date, model_name, window_days, feature, metric, round(value, 4) AS value,
 # MAGIC        threshold, drifted
 # MAGIC FROM fraud.drift
 # MAGIC WHERE feature IN ('score', 'is_alert') AND metric IN ('psi', 'ks', 'linf')
-# MAGIC ORDER BY monitor_date DESC, model, window_days, feature, metric
+# MAGIC ORDER BY monitor_date DESC, model_name, window_days, feature, metric
 
 # COMMAND ----------
 
@@ -127,7 +127,7 @@ print(f"ran {', '.join(steps) or 'nothing'} for {night}")
 # COMMAND ----------
 
 # MAGIC %sql
-# MAGIC SELECT monitor_date, model, model_version, round(severity, 2) AS severity,
+# MAGIC SELECT monitor_date, model_name, model_version, round(severity, 2) AS severity,
 # MAGIC        drifted_features, max_by_metric
 # MAGIC FROM fraud.retrain_hints
 # MAGIC ORDER BY monitor_date DESC, severity DESC
@@ -143,12 +143,12 @@ print(f"ran {', '.join(steps) or 'nothing'} for {night}")
 # COMMAND ----------
 
 # MAGIC %sql
-# MAGIC SELECT importance_date, model, feature, round(importance, 3) AS importance,
+# MAGIC SELECT importance_date, model_name, feature, round(importance, 3) AS importance,
 # MAGIC        round(training_importance, 3) AS at_training,
 # MAGIC        round(importance - training_importance, 3) AS change
 # MAGIC FROM fraud.feature_importance
 # MAGIC WHERE importance >= 0.05 OR training_importance >= 0.05
-# MAGIC ORDER BY model, feature, importance_date
+# MAGIC ORDER BY model_name, feature, importance_date
 
 # COMMAND ----------
 

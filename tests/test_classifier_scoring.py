@@ -151,7 +151,7 @@ def test_the_classifier_is_monitored_against_its_real_training_rows(
 ) -> None:
     result = monitor_model(spark, store, registered, SCORED_DAY, report=False)
 
-    drift = read_table(spark, store, DRIFT).where(F.col("model") == CLASSIFIER_MODEL_NAME)
+    drift = read_table(spark, store, DRIFT).where(F.col("model_name") == CLASSIFIER_MODEL_NAME)
     measured = {row["feature"] for row in drift.select("feature").distinct().collect()}
     assert (result.model, result.version) == (registered.name, registered.version)
     assert {"score", "is_alert", *model_feature_columns(store)} <= measured

@@ -125,15 +125,15 @@ def test_evaluate_command_writes_one_row_per_model_and_seed(
 
     assert evaluate_job.main(command) == 0
 
-    table = read_table(spark, config, EVALUATIONS).toPandas().sort_values("model")
-    assert table["model"].tolist() == ["ae", "rapp-nap", "rapp-sap"]
+    table = read_table(spark, config, EVALUATIONS).toPandas().sort_values("model_name")
+    assert table["model_name"].tolist() == ["ae", "rapp-nap", "rapp-sap"]
     assert set(table["oversampling"]) == {"none"} and set(table["seed"]) == {0}
     assert table["evaluation_id"].nunique() == 1
     assert (table["test_start"] == d(5, 2)).all() and (table["test_end"] == d(6, 2)).all()
     assert table[["auc_roc", "average_precision", "cp_at_100"]].notna().all().all()
     assert (table["test_rows"] == len(test_days)).all()
     assert (table["test_frauds"] == 5).all()  # 7 and 8 on 5 and 6 Feb, 9 on 6 Feb
-    assert table["model_version"].str.startswith("sha256:").all()
+    assert table["model_fingerprint"].str.startswith("sha256:").all()
     assert set(table["data_versions"].iloc[0]) == {
         "transactions",
         "features_windowed",
@@ -172,7 +172,7 @@ def test_evaluate_oversampling_compares_methods_on_the_same_days(
     table = read_table(spark, config, EVALUATIONS).toPandas()
     runs = sorted(zip(table["oversampling"], table["seed"], strict=True))
     assert runs == [("none", 0), ("none", 1), ("smote", 0), ("smote", 1)]
-    assert set(table["model"]) == {"classifier-mlp"} and table["evaluation_id"].nunique() == 1
+    assert set(table["model_name"]) == {"classifier-mlp"} and table["evaluation_id"].nunique() == 1
     assert (table["test_rows"] == len(test_days)).all() and (table["test_frauds"] == 5).all()
     assert (table["train_seconds"] > 0).all()
     # SMOTE adds rows up to 1 fraud for 2 normal rows; none trains on the training set as it is.

@@ -187,12 +187,13 @@ SCORES = Table(
 
 EVALUATIONS = Table(
     name="evaluations",
-    keys=("evaluation_id", "model", "oversampling", "seed"),
+    keys=("evaluation_id", "model_name", "oversampling", "seed"),
     schema=T.StructType(
         [
             # Hash of the protocol, its dates, the data versions and the training settings.
             T.StructField("evaluation_id", T.StringType(), False),
-            T.StructField("model", T.StringType(), False),  # ae | vae | rapp-sap | rapp-nap ...
+            # ae | vae | rapp-sap | rapp-nap | classifier-mlp ...
+            T.StructField("model_name", T.StringType(), False),
             T.StructField("oversampling", T.StringType(), False),  # none | smote | gan ...
             T.StructField("seed", T.IntegerType(), False),
             T.StructField("auc_roc", T.DoubleType(), True),
@@ -209,8 +210,9 @@ EVALUATIONS = Table(
             T.StructField("test_frauds", T.LongType(), False),
             # Wall time to oversample and train (the oversampling leaderboard's cost column).
             T.StructField("train_seconds", T.DoubleType(), True),
-            # The trained artifact's fingerprint (sha256 of its TorchScript bytes and metadata).
-            T.StructField("model_version", T.StringType(), False),
+            # The trained artifact's fingerprint (sha256 of its bytes and metadata): evaluated
+            # models are not registered, so they have no registry version.
+            T.StructField("model_fingerprint", T.StringType(), False),
             T.StructField("data_versions", T.MapType(T.StringType(), T.LongType()), False),
             T.StructField("evaluated_at", T.TimestampType(), False),
         ]
@@ -220,12 +222,12 @@ EVALUATIONS = Table(
 
 DRIFT = Table(
     name="drift",
-    keys=("monitor_date", "model", "model_version", "window_days", "feature", "metric"),
+    keys=("monitor_date", "model_name", "model_version", "window_days", "feature", "metric"),
     partition_by=("monitor_date",),
     schema=T.StructType(
         [
             T.StructField("monitor_date", T.DateType(), False),
-            T.StructField("model", T.StringType(), False),
+            T.StructField("model_name", T.StringType(), False),
             T.StructField("model_version", T.IntegerType(), False),
             # 1: the scored day against training data; N: the last N days against it.
             T.StructField("window_days", T.IntegerType(), False),
@@ -241,12 +243,12 @@ DRIFT = Table(
 
 FEATURE_IMPORTANCE = Table(
     name="feature_importance",
-    keys=("importance_date", "model", "model_version", "feature"),
+    keys=("importance_date", "model_name", "model_version", "feature"),
     partition_by=("importance_date",),
     schema=T.StructType(
         [
             T.StructField("importance_date", T.DateType(), False),
-            T.StructField("model", T.StringType(), False),
+            T.StructField("model_name", T.StringType(), False),
             T.StructField("model_version", T.IntegerType(), False),
             T.StructField("feature", T.StringType(), False),
             # Mean attribution share over the day's scores (0 where not in a row's top three).
@@ -259,12 +261,12 @@ FEATURE_IMPORTANCE = Table(
 
 RETRAIN_HINTS = Table(
     name="retrain_hints",
-    keys=("monitor_date", "model", "model_version"),
+    keys=("monitor_date", "model_name", "model_version"),
     partition_by=("monitor_date",),
     schema=T.StructType(
         [
             T.StructField("monitor_date", T.DateType(), False),
-            T.StructField("model", T.StringType(), False),
+            T.StructField("model_name", T.StringType(), False),
             T.StructField("model_version", T.IntegerType(), False),
             T.StructField("drifted_features", T.ArrayType(T.StringType()), False),
             # Largest value / threshold among the drifted metrics (1 = at the threshold).

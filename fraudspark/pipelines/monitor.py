@@ -154,7 +154,7 @@ def monitor_model(
         pd.DataFrame(
             {
                 "importance_date": day,
-                "model": registered.name,
+                "model_name": registered.name,
                 "model_version": registered.version,
                 "feature": features,
                 "importance": importance.to_numpy(dtype=float),
@@ -169,7 +169,7 @@ def monitor_model(
         [
             {
                 "monitor_date": day,
-                "model": registered.name,
+                "model_name": registered.name,
                 "model_version": registered.version,
                 "drifted_features": list(hint.features),
                 "severity": hint.severity,
@@ -233,7 +233,7 @@ def _importance_trend(
     start = day - timedelta(days=TREND_DAYS - 1)
     trend = (
         read_table(spark, config, FEATURE_IMPORTANCE)
-        .where(F.col("model") == registered.name)
+        .where(F.col("model_name") == registered.name)
         .where(F.col("importance_date").between(F.lit(start), F.lit(day)))
         .select(F.col("importance_date").alias("date"), "feature", "importance")
     )

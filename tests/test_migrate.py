@@ -1,0 +1,100 @@
+"""`fraudspark migrate` brings tables written before the renames to the current schemas."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+from fraudspark.config import Config
+from fraudspark.lakehouse.io import read_table, table_version
+from fraudspark.lakehouse.tables import DRIFT, EVALUATIONS, table_path
+from fraudspark.pipelines.migrate import migrate
+
+# fraud.drift as fraudspark 0.1 (dccb447) wrote it: `model`, not `model_name`.
+OLD_DRIFT = T.StructType(
+    [
+        T.StructField("monitor_date", T.DateType(), False),
+        T.StructField("model", T.StringType(), False),
+        T.StructField("model_version", T.IntegerType(), False),
+        T.StructField("window_days", T.IntegerType(), False),
+        T.StructField("feature", T.StringType(), False),
+        T.StructField("metric", T.StringType(), False),
+        T.StructField("value", T.DoubleType(), True),
+        T.StructField("threshold", T.DoubleType(), True),
+        T.StructField("drifted", T.BooleanType(), True),
+    ]
+)
+
+
+def _write_old_drift(spark: SparkSession, config: Config) -> None:
+    rows = [
+        (date(2025, 3, 30), "fraud-rapp", 1, 1, "tx_amount", "psi", 0.31, 0.2, True),
+        (date(2025, 3, 31), "fraud-classifier", 2, 7, "term_risk_7d", "ks", 0.05, 0.1, False),
+    ]
+    (
+        spark.createDataFrame(rows, OLD_DRIFT)
+        .write.format("delta")
+        .partitionBy("monitor_date")
+        .save(table_path(config, DRIFT))
+    )
+
+
+def test_migrate_renames_the_model_columns_and_keeps_every_value(
+    spark: SparkSession, config: Config
+) -> None:
+    _write_old_drift(spark, config)
+
+    report = migrate(spark, config)
+
+    assert report.renamed == ("drift.model -> model_name",)
+    migrated = read_table(spark, config, DRIFT)
+    assert DRIFT.schema is not None and migrated.columns == DRIFT.schema.names
+    assert sorted(tuple(row) for row in migrated.collect()) == [
+        (date(2025, 3, 30), "fraud-rapp", 1, 1, "tx_amount", "psi", 0.31, 0.2, True),
+        (date(2025, 3, 31), "fraud-classifier", 2, 7, "term_risk_7d", "ks", 0.05, 0.1, False),
+    ]
+
+
+def test_migrate_again_changes_nothing(spark: SparkSession, config: Config) -> None:
+    _write_old_drift(spark, config)
+    migrate(spark, config)
+    version = table_version(spark, config, DRIFT)
+
+    assert migrate(spark, config).renamed == ()
+    assert table_version(spark, config, DRIFT) == version
+
+
+def test_migrate_renames_the_evaluation_fingerprint(spark: SparkSession, config: Config) -> None:
+    assert EVALUATIONS.schema is not None
+    old_names = [
+        {"model_name": "model", "model_fingerprint": "model_version"}.get(name, name)
+        for name in EVALUATIONS.schema.names
+    ]
+    old_schema = T.StructType(
+        [T.StructField(old, field.dataType, field.nullable) for old, field in
+         zip(old_names, EVALUATIONS.schema.fields, strict=True)]
+    )  # fmt: skip
+    row = (
+        "ev1", "ae", "none", 0, 0.8, 0.3, 0.2, [0.2], date(2025, 1, 1), date(2025, 1, 7),
+        date(2025, 1, 15), date(2025, 1, 21), 7, 100, 50, 3, 1.5, "sha256:ab", {"transactions": 4},
+        datetime(2025, 2, 1, 12, 0),
+    )  # fmt: skip
+    spark.createDataFrame([row], old_schema).write.format("delta").save(
+        table_path(config, EVALUATIONS)
+    )
+
+    report = migrate(spark, config)
+
+    assert report.renamed == (
+        "evaluations.model -> model_name",
+        "evaluations.model_version -> model_fingerprint",
+    )
+    migrated = read_table(spark, config, EVALUATIONS).first()
+    assert migrated is not None
+    assert (migrated["model_name"], migrated["model_fingerprint"]) == ("ae", "sha256:ab")
+
+
+def test_migrate_on_an_empty_lakehouse_does_nothing(spark: SparkSession, config: Config) -> None:
+    assert migrate(spark, config).summary() == "the lakehouse is up to date: nothing to migrate"
