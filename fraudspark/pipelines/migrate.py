@@ -53,14 +53,15 @@ def migrate(spark: SparkSession, config: Config) -> MigrationReport:
     """Apply every pending rename of :data:`RENAMES`; returns what was done."""
     renamed: list[str] = []
     rewritten: list[str] = []
-    for table in dict.fromkeys(table for table, _, _ in RENAMES):
+    tables = {table.name: table for table, _, _ in RENAMES}
+    for table in tables.values():
         if not table_exists(spark, config, table):
             continue
         rows = read_table(spark, config, table)
         pending = [
             (old, new)
             for candidate, old, new in RENAMES
-            if candidate == table and old in rows.columns and new not in rows.columns
+            if candidate.name == table.name and old in rows.columns and new not in rows.columns
         ]
         if not pending:
             continue
