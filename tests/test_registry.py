@@ -123,7 +123,7 @@ def test_model_specs() -> None:
     assert ModelSpec.parse("fraud-rapp/12") == ModelSpec("fraud-rapp", version=12)
     assert str(ModelSpec.parse("fraud-rapp/12")) == "fraud-rapp/12"
     for bad in ["", "fraud-ae/", "fraud-ae@", "fraud-ae/v2", "fraud ae"]:
-        with pytest.raises(ValueError, match="NAME, NAME@ALIAS or NAME/VERSION"):
+        with pytest.raises(ValueError, match="NAME, NAME@ALIAS, NAME/VERSION or models:/"):
             ModelSpec.parse(bad)
 
 
