@@ -19,6 +19,7 @@ Model specs name a version: ``NAME`` (its champion), ``NAME@ALIAS`` or ``NAME/VE
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -48,6 +49,10 @@ NIGHTLY_MODELS: tuple[str, ...] = (
     MODEL_NAMES["vae"],
     CLASSIFIER_MODEL_NAME,
 )
+
+
+# The registered names fraudspark gives: fraud-rapp, fraud-gan-wgan-gp, ...
+_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,10 @@ def test_model_specs() -> None:
     assert ModelSpec.parse("fraud-ae@challenger") == ModelSpec("fraud-ae", alias="challenger")
     assert ModelSpec.parse("fraud-rapp/12") == ModelSpec("fraud-rapp", version=12)
     assert str(ModelSpec.parse("fraud-rapp/12")) == "fraud-rapp/12"
+    # MLflow's model URIs, as MLflow parses them.
+    assert ModelSpec.parse("models:/fraud-rapp/12") == ModelSpec("fraud-rapp", version=12)
+    assert ModelSpec.parse("models:/fraud-ae@champion") == ModelSpec("fraud-ae", alias="champion")
+    assert ModelSpec.parse("fraud-ae@challenger").uri == "models:/fraud-ae@challenger"
     for bad in ["", "fraud-ae/", "fraud-ae@", "fraud-ae/v2", "fraud ae"]:
         with pytest.raises(ValueError, match="NAME, NAME@ALIAS, NAME/VERSION or models:/"):
             ModelSpec.parse(bad)
