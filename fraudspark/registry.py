@@ -84,7 +84,7 @@ class ModelSpec:
             parsed = None
         if (
             parsed is None
-            or not parsed.name
+            or _NAME.fullmatch(str(parsed.name)) is None
             or parsed.stage
             or not (parsed.version or parsed.alias)
         ):
