@@ -1,0 +1,1 @@
+"""The lakehouse: Delta table declarations (:mod:`.tables`) and table IO (:mod:`.io`)."""

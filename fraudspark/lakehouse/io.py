@@ -1,0 +1,212 @@
+"""Reading and writing the lakehouse's Delta tables: the one place for table IO.
+
+Every write is idempotent for its keys or partitions: :func:`merge_insert_new` (insert-only MERGE),
+:func:`upsert` (MERGE that replaces matching keys), :func:`replace_partitions` (``replaceWhere``)
+and :func:`overwrite_table`. The session catalog is rebuilt from the lakehouse on every session
+start (:func:`register_tables`), so the lakehouse directory is the whole state: no metastore to
+keep in step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyspark.sql import DataFrame, SparkSession
+
+from fraudspark.lakehouse.tables import ALL_TABLES, Table, qualified_name, table_path
+
+if TYPE_CHECKING:
+    from fraudspark.config import Config
+
+
+def table_exists(spark: SparkSession, config: Config, table: Table) -> bool:
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, table_path(config, table)))
+
+
+def register_table(spark: SparkSession, config: Config, table: Table) -> None:
+    """Point ``fraud.<name>`` at the table's Delta directory.
+
+    The catalog entry is external (dropping it never touches data) and is re-created, so a
+    session that switches lakehouse roots sees the right data.
+    """
+    name = qualified_name(config, table)
+    spark.sql(f"DROP TABLE IF EXISTS {name}")
+    spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{table_path(config, table)}'")
+
+
+def register_tables(spark: SparkSession, config: Config) -> None:
+    """Create the database and register every table that exists under the lakehouse root."""
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {config.lakehouse.database}")
+    for table in ALL_TABLES:
+        if table_exists(spark, config, table):
+            register_table(spark, config, table)
+
+
+def ensure_table(spark: SparkSession, config: Config, table: Table) -> None:
+    """Create an empty Delta table with the registry's schema if it does not exist yet."""
+    from delta.tables import DeltaTable
+
+    if table_exists(spark, config, table):
+        return
+    if table.schema is None:
+        raise ValueError(f"table {table.name} has no fixed schema; it is created by its writer")
+    builder = (
+        DeltaTable.createIfNotExists(spark)
+        .location(table_path(config, table))
+        .addColumns(table.schema)
+    )
+    if table.description:
+        builder = builder.comment(table.description)
+    if table.partition_by:
+        builder = builder.partitionedBy(*table.partition_by)
+    for key, value in table.properties.items():
+        builder = builder.property(key, value)
+    builder.execute()
+    register_table(spark, config, table)
+
+
+def read_table(spark: SparkSession, config: Config, table: Table) -> DataFrame:
+    return spark.read.format("delta").load(table_path(config, table))
+
+
+def table_version(spark: SparkSession, config: Config, table: Table) -> int:
+    """The current Delta version of a table (its latest commit)."""
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, table_path(config, table)).history(1)
+    return int(history.select("version").first()[0])  # type: ignore[index]
+
+
+def rows_written_by_last_commit(spark: SparkSession, config: Config, table: Table) -> int | None:
+    """How many new rows a table's latest commit wrote, from Delta's operation metrics: no data
+    is read. A ``replaceWhere`` on a column that is not a partition column also rewrites the
+    other rows of the files it replaces (``numCopiedRows``); those are not counted. None when
+    the commit is not a write or recorded no metrics (metrics turned off)."""
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, table_path(config, table)).history(1)
+    last = history.select("operation", "operationMetrics").first()
+    if last is None or last["operation"] != "WRITE":
+        return None
+    metrics = last["operationMetrics"] or {}
+    if "numOutputRows" not in metrics:
+        return None
+    return int(metrics["numOutputRows"]) - int(metrics.get("numCopiedRows", 0))
+
+
+def merge_insert_new(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    rows: DataFrame,
+    extra_condition: str | None = None,
+) -> None:
+    """Insert the rows whose keys are not in the table yet; existing keys are left untouched.
+
+    ``extra_condition`` (on ``t.`` target and ``s.`` source columns) narrows the files the MERGE
+    reads, e.g. to the source's partitions.
+    """
+    from delta.tables import DeltaTable
+
+    ensure_table(spark, config, table)
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in table.keys)
+    if extra_condition:
+        condition = f"{condition} AND {extra_condition}"
+    (
+        DeltaTable.forPath(spark, table_path(config, table))
+        .alias("t")
+        .merge(rows.alias("s"), condition)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def upsert(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    rows: DataFrame,
+    extra_condition: str | None = None,
+) -> None:
+    """MERGE ``rows`` on the table's keys: matching rows are replaced, new keys inserted.
+
+    Re-running with the same rows gives the same table. ``extra_condition`` (on ``t.`` target
+    and ``s.`` source columns) narrows the files the MERGE reads.
+    """
+    from delta.tables import DeltaTable
+
+    ensure_table(spark, config, table)
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in table.keys)
+    if extra_condition:
+        condition = f"{condition} AND {extra_condition}"
+    (
+        DeltaTable.forPath(spark, table_path(config, table))
+        .alias("t")
+        .merge(rows.alias("s"), condition)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def replace_partitions(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    rows: DataFrame,
+    predicate: str,
+) -> None:
+    """Atomically replace the rows matching ``predicate`` (a partition filter) with ``rows``.
+
+    Re-running with the same rows gives the same table; rows outside the predicate are kept.
+    """
+    writer = (
+        rows.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", predicate)
+        .option("overwriteSchema", "false")
+        .options(**table.properties)  # applied if this write creates the table
+    )
+    if table.partition_by:
+        writer = writer.partitionBy(*table.partition_by)
+    writer.save(table_path(config, table))
+    register_table(spark, config, table)
+
+
+def overwrite_table(spark: SparkSession, config: Config, table: Table, rows: DataFrame) -> None:
+    """Replace a whole table (schema included) in one atomic commit; history stays readable."""
+    _set_properties(spark, config, table)
+    writer = (
+        rows.write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .options(**table.properties)  # applied if this write creates the table
+    )
+    if table.partition_by:
+        writer = writer.partitionBy(*table.partition_by)
+    writer.save(table_path(config, table))
+    register_table(spark, config, table)
+
+
+def _set_properties(spark: SparkSession, config: Config, table: Table) -> None:
+    """Give an existing table the registry's properties (a write's options only apply when it
+    creates the table)."""
+    from delta.tables import DeltaTable
+
+    if not table.properties or not table_exists(spark, config, table):
+        return
+    detail = DeltaTable.forPath(spark, table_path(config, table)).detail().first()
+    current = detail["properties"] if detail is not None else {}
+    if all(current.get(key) == value for key, value in table.properties.items()):
+        return
+    assignments = ", ".join(f"'{key}' = '{value}'" for key, value in table.properties.items())
+    spark.sql(f"ALTER TABLE delta.`{table_path(config, table)}` SET TBLPROPERTIES ({assignments})")
+
+
+def read_table_as_of(spark: SparkSession, config: Config, table: Table, version: int) -> DataFrame:
+    """A table exactly as it was at a Delta version (time travel)."""
+    return spark.read.format("delta").option("versionAsOf", version).load(table_path(config, table))
+
+
