@@ -3,14 +3,12 @@ integrated-gradients attributions, the champion list, and monitoring against its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -41,12 +39,7 @@ TINY = ClassifierConfig(hidden_dims=(16,), epochs=15, batch_size=64, seed=3)
 ALERT_RATE = 0.05
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

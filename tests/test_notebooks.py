@@ -8,17 +8,15 @@ has not run yet, so each test also passes on its own.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 from pyspark.sql import SparkSession
-from threadpoolctl import threadpool_limits
 
 from fraudspark.config import DEFAULT_CONF, Config
 from fraudspark.ingest import ingest_transactions
@@ -51,15 +49,7 @@ class World:
     reports: Path  # the notebooks' monitoring reports
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Torch and OpenMP on one thread: on a busy machine, the oversampling job's quality
-    classifier (scikit-learn, OpenMP) otherwise runs several times slower, fighting Spark."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

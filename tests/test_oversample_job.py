@@ -4,12 +4,10 @@ versions, the quality report, and generation in Spark."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from datetime import date
 
 import numpy as np
 import pytest
-import torch
 from pyspark.sql import DataFrame, SparkSession
 
 from fraudspark.cli import oversample as oversample_job
@@ -34,12 +32,7 @@ START = date(2025, 2, 1)
 GAN = {"ratio": 0.3, "seed": 4, "epochs": 3}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from pyspark.sql import DataFrame, SparkSession
 
 from fraudspark.cli import promote as promote_job
@@ -36,12 +34,7 @@ START = date(2025, 2, 1)
 TINY = TrainingConfig(hidden_dims=(8,), latent_dim=3, epochs=3, batch_size=64, seed=5)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
