@@ -1,4 +1,8 @@
-"""One SparkSession for the whole test run: local[2], 4 shuffle partitions, UI off."""
+"""One SparkSession for the whole test run: local[2], 4 shuffle partitions, UI off.
+
+Also: ``module_config`` (a lakehouse, and so an MLflow registry, of the test module's own) and
+``one_torch_thread`` (torch and OpenMP on one thread for a module, restored afterwards).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
+from threadpoolctl import threadpool_limits
 
 from fraudspark.config import Config, load_config
+from fraudspark.models.training import one_torch_thread as _one_torch_thread
 from fraudspark.session import build_spark
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,3 +54,24 @@ def config(base_config: Config, tmp_path: Path, spark: SparkSession) -> Config:
     for table in spark.catalog.listTables(base_config.lakehouse.database):
         spark.sql(f"DROP TABLE IF EXISTS {base_config.lakehouse.database}.{table.name}")
     return base_config.with_lakehouse(str(tmp_path / "lakehouse"))
+
+
+@pytest.fixture(scope="module")
+def module_config(
+    base_config: Config, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Config:
+    """A lakehouse for this test module alone: its tables and its MLflow registry
+    (``<lakehouse>/_mlflow``), so registered version numbers never depend on another module."""
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    return base_config.with_lakehouse(str(tmp_path_factory.mktemp(name) / "lakehouse"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Torch (intra-op) and OpenMP/BLAS on one thread for a module, both restored afterwards.
+
+    On 2 cores shared with Spark, small networks and scikit-learn's OpenMP models run several
+    times slower on more threads. Use with ``pytestmark = pytest.mark.usefixtures(...)``.
+    """
+    with _one_torch_thread(), threadpool_limits(limits=1):
+        yield

@@ -3,7 +3,6 @@ its integrated-gradients attributions name the feature that carries the signal."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import numpy as np
@@ -36,12 +35,7 @@ TINY = ClassifierConfig(hidden_dims=(16,), epochs=15, batch_size=64, seed=3)
 TOY_FEATURES = ["tx_amount", "cust_nb_tx_1d", "term_risk_7d", "tx_during_night"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_the_mlp_ranks_toy_fraud_above_normal_rows() -> None:

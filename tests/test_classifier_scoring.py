@@ -3,15 +3,13 @@ integrated-gradients attributions, the champion list, and monitoring against its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.cli import score as score_job
@@ -20,8 +18,15 @@ from fraudspark.features.model_inputs import model_inputs
 from fraudspark.features.store import feature_rows, model_feature_columns
 from fraudspark.features.training_data import classifier_training_rows
 from fraudspark.lakehouse.io import read_table
-from fraudspark.lakehouse.tables import DRIFT, SCORES, TRAINING_SETS
+from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS, DRIFT, SCORES, TRAINING_SETS
 from fraudspark.models.classifiers.mlp import ClassifierConfig, LoadedClassifier
+from fraudspark.monitoring.drift import feature_drift
+from fraudspark.monitoring.reference import (
+    DAY_OF_WEEK_FEATURES,
+    binary_columns,
+    thresholds_from,
+    training_rows,
+)
 from fraudspark.pipelines.monitor import monitor_model
 from fraudspark.pipelines.oversample import oversample_training_set
 from fraudspark.pipelines.score import ScoringReport, score_days
@@ -33,6 +38,7 @@ from fraudspark.registry import (
     champions,
     registered_artifact,
 )
+from tests.frames import assert_frames_equal
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)
@@ -41,21 +47,13 @@ TINY = ClassifierConfig(hidden_dims=(16,), epochs=15, batch_size=64, seed=3)
 ALERT_RATE = 0.05
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def store(
-    spark: SparkSession, base_config: Config, tmp_path_factory: pytest.TempPathFactory
-) -> Config:
+def store(spark: SparkSession, module_config: Config) -> Config:
     """Four days of 20 customers' payments, some defrauded daily; SMOTE on the first three."""
-    root = tmp_path_factory.mktemp("classifier_scoring") / "lakehouse"
-    config = base_config.with_lakehouse(str(root))
+    config = module_config
     write_feature_store(
         spark, config, START, 4, customers=20, frauds_from={0: 0, 7: 0, 11: 1, 15: 3}, seed=4
     )
@@ -142,6 +140,21 @@ def test_the_nightly_champions_include_the_registered_classifier(
     assert [str(champion) for champion in champions(store)] == [str(registered)]
 
 
+def test_the_monitoring_reference_is_the_real_training_rows_without_synthetic_ones(
+    spark: SparkSession, store: Config, registered: RegisteredModel
+) -> None:
+    augmented = read_table(spark, store, AUGMENTED_TRAINING_SETS).where(
+        "training_set = 'train' AND method = 'smote'"
+    )
+    real = augmented.where("NOT is_synthetic AND is_fraud IS NOT NULL")
+    assert augmented.where("is_synthetic").count() > 0  # something to leave out
+
+    reference = training_rows(spark, store, registered.artifact.metadata)
+
+    assert reference.count() == real.count()
+    assert_frames_equal(reference.select("tx_id"), real.select("tx_id"))
+
+
 @pytest.mark.slow
 def test_the_classifier_is_monitored_against_its_real_training_rows(
     spark: SparkSession,
@@ -149,10 +162,33 @@ def test_the_classifier_is_monitored_against_its_real_training_rows(
     registered: RegisteredModel,
     first_scoring: ScoringReport,
 ) -> None:
+    features = model_feature_columns(store)
+    augmented = read_table(spark, store, AUGMENTED_TRAINING_SETS).where(
+        "training_set = 'train' AND method = 'smote'"
+    )
+    current = model_inputs(feature_rows(spark, store, SCORED_DAY, SCORED_DAY), features)
+    current_rows = current.select(*features).toPandas()
+    compared = [f for f in features if f not in DAY_OF_WEEK_FEATURES]  # one day: no weekend mix
+    binary = [f for f in binary_columns(features) if f in compared]
+
+    def drift_against(reference: DataFrame) -> pd.Series:
+        rows = model_inputs(reference, features).select(*features).toPandas()
+        drift = feature_drift(
+            rows, current_rows, compared, binary, thresholds_from(store), store.monitoring.bins
+        )
+        return drift.set_index(["feature", "metric"])["value"]
+
+    real_only = drift_against(augmented.where("NOT is_synthetic AND is_fraud IS NOT NULL"))
+    with_synthetic = drift_against(augmented)
+
     result = monitor_model(spark, store, registered, SCORED_DAY, report=False)
 
-    drift = read_table(spark, store, DRIFT).where(F.col("model_name") == CLASSIFIER_MODEL_NAME)
-    measured = {row["feature"] for row in drift.select("feature").distinct().collect()}
+    measured = result.drift.set_index(["feature", "metric"])["value"]
     assert (result.model, result.version) == (registered.name, registered.version)
-    assert {"score", "is_alert", *model_feature_columns(store)} <= measured
-    assert not result.drift.empty
+    # The feature drift of the day is the drift against the real rows, computed here apart...
+    np.testing.assert_allclose(measured.loc[real_only.index], real_only, rtol=1e-9)
+    # ...which the synthetic rows would have changed: the check can fail.
+    assert not np.allclose(with_synthetic, real_only, rtol=1e-3, equal_nan=True)
+    drift = read_table(spark, store, DRIFT).where(F.col("model_name") == CLASSIFIER_MODEL_NAME)
+    measured_features = {row["feature"] for row in drift.select("feature").distinct().collect()}
+    assert {"score", "is_alert", *features} <= measured_features

@@ -9,17 +9,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudspark.cli import evaluate as evaluate_job
 from fraudspark.config import Config
 from fraudspark.evaluation.protocol import (
     ProtocolWindow,
+    artifact_fingerprint,
     card_precision_at_k,
     detection_metrics,
     exclude_known_compromised,
 )
+from fraudspark.features.model_inputs import model_inputs
+from fraudspark.features.store import feature_rows, model_feature_columns
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import EVALUATIONS
+from fraudspark.models.anomaly.base import load_scorer
+from fraudspark.models.training import TrainingConfig
+from fraudspark.pipelines.train import train_scorer
 from tests.synthetic_store import write_feature_store
 
 
@@ -130,9 +137,35 @@ def test_evaluate_command_writes_one_row_per_model_and_seed(
     assert set(table["oversampling"]) == {"none"} and set(table["seed"]) == {0}
     assert table["evaluation_id"].nunique() == 1
     assert (table["test_start"] == d(5, 2)).all() and (table["test_end"] == d(6, 2)).all()
-    assert table[["auc_roc", "average_precision", "cp_at_100"]].notna().all().all()
     assert (table["test_rows"] == len(test_days)).all()
     assert (table["test_frauds"] == 5).all()  # 7 and 8 on 5 and 6 Feb, 9 on 6 Feb
+    # Card precision@100 by hand: every card fits in the top 100. 5 Feb: cards 7 and 8;
+    # 6 Feb: 7 and 8 already detected, 9 new. Mean of 2/100 and 1/100.
+    assert table["cp_at_100"].tolist() == pytest.approx([0.015] * 3)
+    # AUC and average precision, computed apart: the same models trained again (same data
+    # versions, seed 0, 3 epochs), the test rows scored in process, scikit-learn's metrics on
+    # them with customer 3 (known compromised from 2 Feb) left out by hand.
+    versions = {name: int(v) for name, v in table["data_versions"].iloc[0].items()}
+    features = model_feature_columns(config)
+    test = model_inputs(feature_rows(spark, config, d(5, 2), d(6, 2), versions), features)
+    test = test.where("customer_id != 3").toPandas()
+    assert len(test) == len(test_days) and int(test["is_fraud"].sum()) == 5
+    by_model = table.set_index("model_name")
+    for kind, columns in (
+        ("ae", {"ae": "score"}),
+        ("rapp", {"rapp-sap": "sap", "rapp-nap": "nap"}),
+    ):
+        trained = train_scorer(
+            spark, config, kind, d(1, 2), d(3, 2), training=TrainingConfig(epochs=3, seed=0),
+            target_alert_rate=config.scoring.target_alert_rate, versions=versions,
+        )  # fmt: skip
+        scores = load_scorer(trained.artifact).score(test[features])
+        for model, column in columns.items():
+            row = by_model.loc[model]
+            auc = roc_auc_score(test["is_fraud"], scores[column])
+            ap = average_precision_score(test["is_fraud"], scores[column])
+            assert (row["auc_roc"], row["average_precision"]) == pytest.approx((auc, ap), rel=1e-9)
+            assert row["model_fingerprint"] == artifact_fingerprint(trained.artifact)
     assert table["model_fingerprint"].str.startswith("sha256:").all()
     assert set(table["data_versions"].iloc[0]) == {
         "transactions",
@@ -174,6 +207,7 @@ def test_evaluate_oversampling_compares_methods_on_the_same_days(
     assert runs == [("none", 0), ("none", 1), ("smote", 0), ("smote", 1)]
     assert set(table["model_name"]) == {"classifier-mlp"} and table["evaluation_id"].nunique() == 1
     assert (table["test_rows"] == len(test_days)).all() and (table["test_frauds"] == 5).all()
+    assert table["cp_at_100"].tolist() == pytest.approx([0.015] * 4)  # as for the scorers
     assert (table["train_seconds"] > 0).all()
     # SMOTE adds rows up to 1 fraud for 2 normal rows; none trains on the training set as it is.
     train_rows = table.groupby("oversampling")["train_rows"].first()

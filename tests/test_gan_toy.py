@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from fraudspark.oversampling import BaseOversampler, make_oversampler
 
@@ -50,9 +49,7 @@ TRAINING: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    torch.set_num_threads(1)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def blob(n: int, seed: int, mean_cov: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

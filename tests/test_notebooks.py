@@ -8,17 +8,15 @@ has not run yet, so each test also passes on its own.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 from pyspark.sql import SparkSession
-from threadpoolctl import threadpool_limits
 
 from fraudspark.config import DEFAULT_CONF, Config
 from fraudspark.ingest import ingest_transactions
@@ -28,6 +26,7 @@ from fraudspark.notebooks import parse_notebook, run_notebook, widget
 from fraudspark.pipelines.features import compute_features
 from fraudspark.pipelines.training_sets import build_training_set
 from fraudspark.simulate.generator import generate_transactions, write_raw
+from tests.frames import assert_frames_equal, assert_rows_equal
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.py"))
 START = date(2025, 1, 1)
@@ -47,19 +46,12 @@ PARAMETERS: dict[str, dict[str, object]] = {
 class World:
     config: Config
     conf_file: Path  # the notebooks' configuration: conf/local.yaml, small and self-contained
+    history: Path  # raw files of the ingested days
     nights: Path  # raw files of the held-back night(s), laid out as day=YYYY-MM-DD
     reports: Path  # the notebooks' monitoring reports
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Torch and OpenMP on one thread: on a busy machine, the oversampling job's quality
-    classifier (scikit-learn, OpenMP) otherwise runs several times slower, fighting Spark."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +94,9 @@ def small_lakehouse(
     conf["monitoring"]["reports_dir"] = str(directory / "reports")
     conf_file = directory / "notebooks.yaml"
     conf_file.write_text(yaml.safe_dump(conf))
-    return World(config, conf_file, directory / "nights", directory / "reports")
+    return World(
+        config, conf_file, directory / "history", directory / "nights", directory / "reports"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,39 +123,81 @@ def run_in_order(
     return namespace
 
 
+def count(spark: SparkSession, query: str) -> int:
+    row = spark.sql(query).first()
+    assert row is not None
+    return int(row[0])
+
+
 def check_transactions_and_features(namespace: dict[str, Any], world: World) -> None:
+    spark = namespace["spark"]
     assert namespace["last_day"] == LAST_INGESTED
-    assert namespace["week"].count() > 0
+    # The raw history files, read apart: every transaction landed, the bad CSV row was refused.
+    raw = spark.read.parquet(str(world.history))
+    assert count(spark, "SELECT count(*) FROM fraud.transactions") == raw.count()
+    assert_frames_equal(spark.sql("SELECT tx_id FROM fraud.transactions"), raw.select("tx_id"))
+    quarantined = spark.sql("SELECT * FROM fraud.transactions_quarantine")
+    assert_rows_equal(
+        quarantined, ["record_kind", "reason"], [("transaction", "negative_tx_amount")]
+    )
+    # The week of feature rows: one per transaction of the last 7 ingested days, no more.
+    week_start = LAST_INGESTED - timedelta(days=6)
+    week_raw = raw.where(f"to_date(tx_ts) BETWEEN '{week_start}' AND '{LAST_INGESTED}'")
+    assert_frames_equal(namespace["week"].select("tx_id"), week_raw.select("tx_id"))
 
 
 def check_scoring_and_rapp(namespace: dict[str, Any], world: World) -> None:
     spark = namespace["spark"]
     scoring, version = namespace["scoring"], namespace["version"]
+    assert version == 1  # the module's own registry: the first fraud-rapp
     assert scoring.model == f"fraud-rapp/{version}"
+    day = count(spark, f"SELECT count(*) FROM fraud.transactions WHERE tx_date = '{LAST_INGESTED}'")
     scored = spark.sql(
-        f"SELECT count(*) AS n FROM fraud.scores WHERE model_name = 'fraud-rapp' "
+        f"SELECT * FROM fraud.scores WHERE model_name = 'fraud-rapp' "
         f"AND model_version = {version} AND tx_date = '{LAST_INGESTED}'"
-    ).first()
-    assert scored is not None and scored["n"] == scoring.rows_scored > 0
-    assert namespace["alerts"].count() == scoring.alerts
-    models = {result.model for result in namespace["evaluation"].results}
-    assert models == {"ae", "rapp-sap", "rapp-nap"}
-    assert spark.sql("SELECT * FROM fraud.evaluations WHERE oversampling = 'none'").count() == 3
+    )
+    assert scored.count() == scoring.rows_scored == scoring.rows_inserted == day > 0
+    # The alerts shown are the day's alerting rows, and about the target share alert.
+    alerting = scored.where("is_alert")
+    assert alerting.count() == scoring.alerts > 0
+    assert_frames_equal(namespace["alerts"].select("tx_id"), alerting.select("tx_id"))
+    # Scores beside the threshold the notebook printed: alert exactly above it.
+    threshold = namespace["metadata"]["threshold"]
+    assert scored.where(f"is_alert != (score > {threshold})").count() == 0
+    evaluation = namespace["evaluation"]
+    assert sorted(result.model for result in evaluation.results) == ["ae", "rapp-nap", "rapp-sap"]
+    # The three models are judged on the same test rows, and their rows reached the table.
+    assert len({(r.test_rows, r.test_frauds) for r in evaluation.results}) == 1
+    written = spark.sql(
+        "SELECT model, test_rows FROM fraud.evaluations WHERE oversampling = 'none'"
+    ).toPandas()
+    assert sorted(written["model"]) == ["ae", "rapp-nap", "rapp-sap"]
+    assert set(written["test_rows"]) == {evaluation.results[0].test_rows}
 
 
 def check_gan_oversampling(namespace: dict[str, Any], world: World) -> None:
     spark, training_set = namespace["spark"], namespace["training_set"]
     assert set(namespace["leaderboard"].index) == {"smote", "wgan-gp"}
     augmented = read_table(spark, world.config, AUGMENTED_TRAINING_SETS).where(
-        f"training_set = '{training_set}' AND is_synthetic"
+        f"training_set = '{training_set}'"
     )
-    assert {row["method"] for row in augmented.select("method").distinct().collect()} == {
-        "smote",
-        "wgan-gp",
-    }
-    assert namespace["classifier_version"] >= 1
+    training = spark.sql(f"SELECT * FROM fraud.training_sets WHERE training_set = '{training_set}'")
+    normals, frauds = training.where("is_fraud = 0").count(), training.where("is_fraud = 1").count()
+    wanted = int(namespace["ratio"] * normals) - frauds  # up to the fraud/normal ratio asked
+    assert wanted > 0
+    for method in ("smote", "wgan-gp"):
+        rows = augmented.where(f"method = '{method}'")
+        assert rows.where("is_synthetic").count() == wanted, method
+        assert_frames_equal(
+            rows.where("NOT is_synthetic").select("tx_id"), training.select("tx_id")
+        )
+    assert namespace["classifier_version"] == 1  # the module's own registry
     board = namespace["evaluation"].leaderboard()
     assert list(board["oversampling"]) == ["none", "smote", "wgan-gp"]
+    results = namespace["evaluation"].results
+    assert len({(r.test_rows, r.test_frauds) for r in results}) == 1  # the same test days
+    train_rows = {r.oversampling: r.train_rows for r in results}
+    assert train_rows["smote"] == train_rows["wgan-gp"] > train_rows["none"]
 
 
 def check_monitoring(namespace: dict[str, Any], world: World) -> None:
@@ -174,7 +210,15 @@ def check_monitoring(namespace: dict[str, Any], world: World) -> None:
         row["step"]: row["status"]
         for row in spark.sql(f"SELECT * FROM fraud.runs WHERE run_date = '{NIGHT}'").collect()
     }
-    assert statuses["score"] == statuses["monitor"] == "succeeded"
+    assert {statuses[step] for step in namespace["steps"]} == {"succeeded"}
+    # The night's raw files, read apart: every row ingested, and scored by the champion.
+    night = spark.read.parquet(str(world.nights / f"day={NIGHT}"))
+    ingested = spark.sql(f"SELECT tx_id FROM fraud.transactions WHERE tx_date = '{NIGHT}'")
+    assert_frames_equal(ingested, night.select("tx_id"))
+    scored = spark.sql(
+        f"SELECT tx_id FROM fraud.scores WHERE tx_date = '{NIGHT}' AND model_name = 'fraud-rapp'"
+    )
+    assert_frames_equal(scored, night.select("tx_id"))
     monitored = spark.sql("SELECT DISTINCT monitor_date FROM fraud.drift").collect()
     assert {row["monitor_date"] for row in monitored} == {LAST_INGESTED, NIGHT}
     hint = spark.sql(
@@ -182,6 +226,13 @@ def check_monitoring(namespace: dict[str, Any], world: World) -> None:
         f"WHERE monitor_date = '{NIGHT}' AND model = 'fraud-rapp'"
     ).first()
     assert hint is not None and "tx_amount" in hint["drifted_features"]  # amounts x1.5
+    # ... and the amounts' drift flag is set on the night, not on the day before it.
+    amount = spark.sql(
+        "SELECT monitor_date, max(CAST(drifted AS INT)) AS drifted FROM fraud.drift "
+        "WHERE model = 'fraud-rapp' AND feature = 'tx_amount' AND window_days = 1 "
+        "GROUP BY monitor_date"
+    ).collect()
+    assert {row["monitor_date"]: row["drifted"] for row in amount} == {LAST_INGESTED: 0, NIGHT: 1}
 
 
 CHECKS: dict[str, Callable[[dict[str, Any], World], None]] = {

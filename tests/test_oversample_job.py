@@ -4,21 +4,20 @@ versions, the quality report, and generation in Spark."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from datetime import date
 
 import numpy as np
 import pytest
-import torch
 from pyspark.sql import DataFrame, SparkSession
 
 from fraudspark.cli import oversample as oversample_job
 from fraudspark.config import Config
+from fraudspark.evaluation.leaderboard import LEADERBOARD_COLUMNS
 from fraudspark.features.store import model_feature_columns
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS, OVERSAMPLING_QUALITY
 from fraudspark.oversampling import load_generator, make_oversampler
-from fraudspark.oversampling.quality import count_invalid_rows
+from fraudspark.oversampling.quality import ALL_FEATURES, count_invalid_rows
 from fraudspark.pipelines.oversample import (
     GENERATOR_FILE,
     chunk_seed,
@@ -28,26 +27,20 @@ from fraudspark.pipelines.oversample import (
 )
 from fraudspark.pipelines.training_sets import build_training_set
 from fraudspark.registry import download_registered_files
+from tests.frames import assert_frames_equal
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)
 GAN = {"ratio": 0.3, "seed": 4, "epochs": 3}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def store(
-    spark: SparkSession, base_config: Config, tmp_path_factory: pytest.TempPathFactory
-) -> Config:
+def store(spark: SparkSession, module_config: Config) -> Config:
     """Six days of 30 customers' payments, five of them defrauded daily; two training sets."""
-    config = base_config.with_lakehouse(str(tmp_path_factory.mktemp("oversample") / "lakehouse"))
+    config = module_config
     write_feature_store(spark, config, START, 6, frauds_from={c: 0 for c in range(5)})
     build_training_set(spark, config, "early", START, date(2025, 2, 3))
     build_training_set(spark, config, "late", date(2025, 2, 4), date(2025, 2, 6))
@@ -58,10 +51,6 @@ def partition(spark: SparkSession, config: Config, training_set: str, method: st
     return read_table(spark, config, AUGMENTED_TRAINING_SETS).where(
         f"training_set = '{training_set}' AND method = '{method}'"
     )
-
-
-def same_rows(left: DataFrame, right: DataFrame) -> bool:
-    return left.exceptAll(right).count() == 0 == right.exceptAll(left).count()
 
 
 def test_rerunning_replaces_its_partition_and_nothing_else(
@@ -84,7 +73,7 @@ def test_rerunning_replaces_its_partition_and_nothing_else(
     )
     assert again.synthetic_rows == first.synthetic_rows > 0
     assert again.other_rows == first.other_rows == len(kept) > 0
-    assert same_rows(others, spark.createDataFrame(kept, others.schema))
+    assert_frames_equal(others, kept)
     quality = read_table(spark, store, OVERSAMPLING_QUALITY).where("method = 'smote'")
     assert (
         quality.where("training_set = 'early'").count() == len(model_feature_columns(store)) * 2 + 6
@@ -99,7 +88,7 @@ def test_none_keeps_the_training_set_as_it_is(spark: SparkSession, store: Config
     training = spark.sql("SELECT * FROM fraud.training_sets WHERE training_set = 'late'")
     assert report.synthetic_rows == 0 and report.quality is None
     assert rows.where("is_synthetic").count() == 0
-    assert same_rows(rows.select(*training.columns), training)
+    assert_frames_equal(rows.select(*training.columns), training)
 
 
 def test_synthetic_rows_are_flagged_valid_fraud_with_their_generator_version(
@@ -136,12 +125,46 @@ def test_synthetic_rows_are_flagged_valid_fraud_with_their_generator_version(
 def test_the_command_prints_the_counts_and_the_leaderboard(
     spark: SparkSession, store: Config, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Its own SMOTE partition, whatever else ran: the leaderboard must rank both methods.
+    oversample_training_set(spark, store, "late", "smote", ratio=0.3, seed=1)
     argv = ["--lakehouse", store.lakehouse_root, "--training-set", "late", "--method", "cgan"]
+
     assert oversample_job.main([*argv, "--ratio", "0.3", "--epochs", "2"]) == 0
 
-    out = capsys.readouterr().out
-    assert "augmented training set 'late' / cgan" in out and "fraud-gan-cgan/1" in out
-    assert "two_sample_auc" in out and "smote" in out and "cgan" in out
+    out = capsys.readouterr().out.splitlines()
+    # The counts, every one read back from the tables.
+    every = read_table(spark, store, AUGMENTED_TRAINING_SETS)
+    written = partition(spark, store, "late", "cgan")
+    training = spark.sql("SELECT * FROM fraud.training_sets WHERE training_set = 'late'")
+    original, frauds = training.count(), training.where("is_fraud = 1").count()
+    synthetic = written.where("is_synthetic")
+    versions = [r[0] for r in synthetic.select("generator_version").distinct().collect()]
+    assert len(versions) == 1
+    n_synthetic = synthetic.count()
+    assert n_synthetic == int(0.3 * training.where("is_fraud = 0").count()) - frauds > 0
+    assert out[0] == (
+        f"augmented training set 'late' / cgan: {original} original rows ({frauds} frauds) "
+        f"+ {n_synthetic} synthetic = {written.count()} rows written, generator "
+        f"fraud-gan-cgan/{versions[0]}; {every.count() - written.count()} rows in other "
+        f"partitions untouched"
+    )
+    assert written.count() == original + n_synthetic
+    # The leaderboard: both methods, closest two-sample AUC to 0.5 first, as in the table.
+    assert out[1] == "oversampling quality for 'late' (two-sample AUC 0.5 is ideal):"
+    quality = (
+        read_table(spark, store, OVERSAMPLING_QUALITY)
+        .where(f"training_set = 'late' AND feature = '{ALL_FEATURES}'")
+        .where("metric = 'two_sample_auc'")
+        .toPandas()
+    )
+    auc = dict(zip(quality["method"], quality["value"], strict=True))
+    assert set(auc) == {"smote", "cgan"}
+    assert out[2].split() == ["metric", *LEADERBOARD_COLUMNS]
+    assert out[3].split() == ["method"]
+    ranked = sorted(auc, key=lambda method: abs(auc[method] - 0.5))
+    assert [line.split()[:2] for line in out[4:]] == [
+        [method, f"{auc[method]:.3f}"] for method in ranked
+    ]
 
 
 def test_generated_rows_depend_on_the_seed_not_the_partitions(spark: SparkSession) -> None:

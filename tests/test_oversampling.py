@@ -55,9 +55,7 @@ NO_VIOLATIONS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def feature_rows(n: int, seed: int) -> np.ndarray:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from pyspark.sql import DataFrame, SparkSession
 
 from fraudspark.cli import promote as promote_job
@@ -29,27 +28,21 @@ from fraudspark.models.batch_scoring import score_feature_rows
 from fraudspark.models.inputs import FeatureMismatchError
 from fraudspark.models.training import TrainingConfig
 from fraudspark.pipelines.score import alert_reasons, score_days
-from fraudspark.registry import champion_version, register_model
+from fraudspark.registry import champion_version, promote, register_model
+from tests.frames import assert_frames_equal, assert_rows_equal
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)
 TINY = TrainingConfig(hidden_dims=(8,), latent_dim=3, epochs=3, batch_size=64, seed=5)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def store(
-    spark: SparkSession, base_config: Config, tmp_path_factory: pytest.TempPathFactory
-) -> Config:
+def store(spark: SparkSession, module_config: Config) -> Config:
     """Three days of 30 customers' payments (a few frauds); half the customers lack a month."""
-    config = base_config.with_lakehouse(str(tmp_path_factory.mktemp("scoring") / "lakehouse"))
+    config = module_config
     write_feature_store(spark, config, START, 3, frauds_from={3: 1, 4: 1})
     return config
 
@@ -104,9 +97,13 @@ def test_missing_monthly_values_enter_the_model_as_zero(spark: SparkSession) -> 
     )
     features = ["tx_amount", "cust_month_nb_tx", "cust_month_missing"]
 
-    got = model_inputs(rows, features).collect()
+    got = model_inputs(rows, features)
 
-    assert [tuple(row) for row in got] == [(1, 20.0, 0.0, 1.0), (2, 35.5, 3.0, 0.0)]
+    assert_rows_equal(got, ["tx_id", *features], [(1, 20.0, 0.0, 1.0), (2, 35.5, 3.0, 0.0)])
+    assert dict(got.dtypes) == {
+        "tx_id": "bigint", "tx_amount": "double", "cust_month_nb_tx": "double",
+        "cust_month_missing": "double",
+    }  # fmt: skip
 
 
 def test_a_feature_mismatch_fails_before_scoring(spark: SparkSession, store: Config) -> None:
@@ -131,16 +128,21 @@ def test_rescoring_a_date_changes_nothing(
     version = register_model(store, "fraud-rapp", artifacts["rapp"])
     days = (date(2025, 2, 2), date(2025, 2, 3))
 
+    def rapp_scores() -> DataFrame:
+        scores = read_table(spark, store, SCORES)
+        return scores.where(f"model_name = 'fraud-rapp' AND model_version = {version}")
+
     first = score_days(spark, store, f"fraud-rapp/{version}", *days)
-    table = read_table(spark, store, SCORES).toPandas().sort_values("tx_id", ignore_index=True)
-    again = score_days(spark, store, "fraud-rapp", *days)
-    rescored = read_table(spark, store, SCORES).toPandas().sort_values("tx_id", ignore_index=True)
+    table = rapp_scores().toPandas().sort_values("tx_id", ignore_index=True)
+    promote(store, "fraud-rapp", version)  # whatever this module registered before
+    again = score_days(spark, store, "fraud-rapp", *days)  # the champion: the same version
 
     n = feature_rows(spark, store, *days).count()
+    assert again.model == first.model == f"fraud-rapp/{version}"
     assert (first.rows_scored, first.rows_inserted) == (n, n)
     assert (again.rows_scored, again.rows_inserted) == (n, 0)
-    pd.testing.assert_frame_equal(rescored, table)
-    assert set(table["model_name"]) == {"fraud-rapp"} and set(table["model_version"]) == {1}
+    assert_frames_equal(rapp_scores(), table)
+    assert len(table) == n and table["tx_id"].is_unique
     assert table[["sap", "nap"]].notna().all().all()
     assert table[["reconstruction_error", "kl_divergence"]].isna().all().all()
     assert (table["score"] == table["nap"]).all()
@@ -156,6 +158,13 @@ def test_rescoring_a_date_changes_nothing(
     )
 
 
+def registered_version(out: str) -> int:
+    """N from the train-scorer command's last line, ``registered fraud-ae/N ...``."""
+    match = re.match(r"registered fraud-ae/(\d+)\b", out.splitlines()[-1])
+    assert match is not None, out
+    return int(match.group(1))
+
+
 @pytest.mark.slow
 def test_commands_train_register_score_and_promote(
     spark: SparkSession, store: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -166,13 +175,23 @@ def test_commands_train_register_score_and_promote(
     train = [*common, "--kind", "ae", "--start", "2025-02-01", "--end", "2025-02-02"]
 
     assert train_scorer_job.main([*train, "--epochs", "2", "--seed", "1"]) == 0
+    first = registered_version(capsys.readouterr().out)
     assert train_scorer_job.main([*train, "--epochs", "2", "--seed", "2"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].startswith("registered fraud-ae/2")
+    second = registered_version(capsys.readouterr().out)
+    assert second == first + 1
+    # A model's first version becomes its champion; later ones wait for `promote`.
+    champion = champion_version(store, "fraud-ae")
+    assert champion <= first < second
     assert score_job.main([*common, "--model", "fraud-ae", "--date", "2025-02-03"]) == 0
-    assert "fraud-ae/1 on 2025-02-03 .. 2025-02-03" in capsys.readouterr().out
-    assert promote_job.main([*common, "fraud-ae", "2"]) == 0
+    n = feature_rows(spark, store, date(2025, 2, 3), date(2025, 2, 3)).count()
+    summary = f"fraud-ae/{champion} on 2025-02-03 .. 2025-02-03: {n} rows in fraud.scores"
+    assert f"{summary} ({n} new)" in capsys.readouterr().out
+    assert promote_job.main([*common, "fraud-ae", str(second)]) == 0
 
-    assert "fraud-ae@champion: version 1 -> 2" in capsys.readouterr().out
-    assert champion_version(store, "fraud-ae") == 2
-    scored = read_table(spark, store, SCORES).where("model_name = 'fraud-ae'")
-    assert scored.count() == feature_rows(spark, store, date(2025, 2, 3), date(2025, 2, 3)).count()
+    promoted = capsys.readouterr().out.splitlines()[-1]
+    assert promoted == f"fraud-ae@champion: version {champion} -> {second}"
+    assert champion_version(store, "fraud-ae") == second
+    scored = read_table(spark, store, SCORES).where(
+        f"model_name = 'fraud-ae' AND model_version = {champion}"
+    )
+    assert scored.count() == n
