@@ -169,9 +169,9 @@ def check_scoring_and_rapp(namespace: dict[str, Any], world: World) -> None:
     # The three models are judged on the same test rows, and their rows reached the table.
     assert len({(r.test_rows, r.test_frauds) for r in evaluation.results}) == 1
     written = spark.sql(
-        "SELECT model, test_rows FROM fraud.evaluations WHERE oversampling = 'none'"
+        "SELECT model_name, test_rows FROM fraud.evaluations WHERE oversampling = 'none'"
     ).toPandas()
-    assert sorted(written["model"]) == ["ae", "rapp-nap", "rapp-sap"]
+    assert sorted(written["model_name"]) == ["ae", "rapp-nap", "rapp-sap"]
     assert set(written["test_rows"]) == {evaluation.results[0].test_rows}
 
 
