@@ -136,6 +136,21 @@ class RegistryConfig(_Strict):
     tracking_uri: str | None = None
 
 
+class NightlyConfig(_Strict):
+    """The run lock that serialises nights (see fraudspark.lakehouse.lock)."""
+
+    # A night that finds another running waits this long, then exits with code 75.
+    lock_wait_seconds: float = Field(default=6 * 3600, ge=0)
+    # A holder whose heartbeat is older than this is dead (its process on this host is checked
+    # directly); must exceed lock_heartbeat_seconds by a safe margin.
+    lock_stale_seconds: float = Field(default=120, gt=0)
+    lock_heartbeat_seconds: float = Field(default=10, gt=0)
+    # Waiters wait this long before competing, so nights started together run in date order.
+    lock_settle_seconds: float = Field(default=5, ge=0)
+    # None: <lakehouse root>/_locks (the root must then be a file system path).
+    lock_dir: str | None = None
+
+
 class Config(_Strict):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     lakehouse: LakehouseConfig = Field(default_factory=LakehouseConfig)
@@ -145,6 +160,7 @@ class Config(_Strict):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    nightly: NightlyConfig = Field(default_factory=NightlyConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     def with_lakehouse(self, root: str | None) -> Config:

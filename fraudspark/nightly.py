@@ -160,8 +160,24 @@ def run_night(
     only: str | None = None,
     step_functions: Mapping[str, StepFunction] = STEP_FUNCTIONS,
 ) -> list[str]:
-    """Run the night's pending steps in order; return the steps run. A failing step is logged
-    as ``failed`` with its error, and the exception propagates (later steps do not run)."""
+    """Run the night's pending steps in order under the nightly lock; return the steps run.
+    A failing step is logged as ``failed`` with its error, and the exception propagates (later
+    steps do not run). Raises NightLockedError when another night holds the lock for longer
+    than ``config.nightly.lock_wait_seconds`` (see fraudspark.lakehouse.lock)."""
+    from fraudspark.lakehouse.lock import night_lock
+
+    with night_lock(config, night.day):
+        return _run_night_locked(spark, config, night, from_step, only, step_functions)
+
+
+def _run_night_locked(
+    spark: SparkSession,
+    config: Config,
+    night: NightInputs,
+    from_step: str | None,
+    only: str | None,
+    step_functions: Mapping[str, StepFunction],
+) -> list[str]:
     steps = steps_to_run(last_statuses(spark, config, night.day), from_step, only)
     run_id = uuid.uuid4().hex
     if not steps:
