@@ -1,0 +1,1 @@
+"""The lakehouse: table definitions, reads and writes, and the nightly run lock."""
