@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.py | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast demo lint format typecheck bench clean
+.PHONY: help setup test test-fast demo lint format typecheck bench clean dist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,5 +41,16 @@ format: setup ## apply ruff's formatting and safe fixes
 typecheck: setup ## strict mypy on the library
 	$(BIN)/mypy
 
+# The package for executors that do not have it installed: a wheel (pip install it into their
+# Python) and the same file as a .zip for `spark-submit --py-files` (Spark puts only .zip, .egg
+# and .jar py-files on the executors' Python path). Dependencies are not bundled.
+DIST ?= dist
+DIST_PYTHON ?= $(BIN)/python
+VERSION = $(shell grep -oP 'version="\K[^"]+' setup.py)
+dist: ## build dist/fraudspark-<version>-py3-none-any.whl and dist/fraudspark-<version>.zip
+	rm -f $(DIST)/fraudspark-*
+	$(DIST_PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+	cp $(DIST)/fraudspark-$(VERSION)-py3-none-any.whl $(DIST)/fraudspark-$(VERSION).zip
+
 clean: ## remove the lakehouse, generated data and reports (keeps .venv)
-	rm -rf lakehouse data reports spark-warehouse .pytest_cache
+	rm -rf lakehouse data reports spark-warehouse .pytest_cache build dist
