@@ -3,23 +3,30 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Re-install when the package definition changes.
-STAMP := $(VENV)/.installed-$(shell cat setup.py | sha1sum | cut -c1-12)
+# Re-install when the package definition or the lock file changes.
+STAMP := $(VENV)/.installed-$(shell cat setup.py requirements.lock | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast demo lint format typecheck bench clean dist
+.PHONY: help setup test test-fast demo lint format typecheck bench clean dist lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): setup.py
+$(STAMP): setup.py requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	# Exact versions from the lock file: a fresh machine gets the tested set.
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[ml,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 setup: $(STAMP) ## create .venv with every package (Delta jars are fetched on first Spark start)
+
+# After changing a range in setup.py: `make lock` (LOCK_FLAGS=--upgrade moves every pin to the
+# newest allowed), then `make setup` and the tests.
+lock: ## pin setup.py's ranges to exact versions in requirements.lock (uv pip compile)
+	$(BIN)/uv pip compile setup.py --extra ml --extra dev --python-version 3.11 \
+		--annotation-style line -o requirements.lock $(LOCK_FLAGS)
 
 test: setup ## run the whole test suite (slow end-to-end tests included)
 	$(BIN)/pytest -q

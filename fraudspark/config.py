@@ -136,6 +136,23 @@ class RegistryConfig(_Strict):
     tracking_uri: str | None = None
 
 
+class DataCheckConfig(_Strict):
+    """Thresholds of the night's input checks (see fraudspark.monitoring.data_checks); a value
+    strictly above ``*_warn`` warns, above ``*_fail`` fails the night."""
+
+    # Today's volume against the same weekday of the trailing weeks: |today / median - 1|.
+    volume_weeks: int = Field(default=4, ge=1)
+    volume_min_weeks: int = Field(default=2, ge=1)
+    volume_warn: float = Field(default=0.3, gt=0)
+    volume_fail: float = Field(default=0.6, gt=0)
+    # Share of the rows read that were quarantined.
+    quarantine_share_warn: float = Field(default=0.01, ge=0, le=1)
+    quarantine_share_fail: float = Field(default=0.05, ge=0, le=1)
+    # Share of accepted transactions by customers never seen before the day.
+    unknown_customer_share_warn: float = Field(default=0.05, ge=0, le=1)
+    unknown_customer_share_fail: float = Field(default=0.2, ge=0, le=1)
+
+
 class NightlyConfig(_Strict):
     """The run lock that serialises nights (see fraudspark.lakehouse.lock)."""
 
@@ -161,6 +178,7 @@ class Config(_Strict):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
+    data_checks: DataCheckConfig = Field(default_factory=DataCheckConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     def with_lakehouse(self, root: str | None) -> Config:

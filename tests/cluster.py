@@ -117,14 +117,18 @@ class StandaloneCluster:
         command = [str(SPARK_HOME / "bin" / "spark-class"), *args]
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        i = len(self.workers)
-        worker = self._daemon(f"worker{i}", [
+    def start_worker(self, replace: int | None = None) -> subprocess.Popen[bytes]:
+        """Start a worker; ``replace``: the index of a stopped worker it stands in for."""
+        i = len(self.workers) if replace is None else replace
+        worker = self._daemon(f"worker{i}-{time.monotonic_ns()}", [
             "org.apache.spark.deploy.worker.Worker", self.master_url, "--host", "127.0.0.1",
             "--cores", "1", "--memory", self.worker_memory, "--webui-port", str(free_port()),
             "--work-dir", str(self.logs / f"work{i}"),
         ])  # fmt: skip
-        self.workers.append(worker)
+        if replace is None:
+            self.workers.append(worker)
+        else:
+            self.workers[replace] = worker
         return worker
 
     def alive_workers(self) -> int:
