@@ -134,7 +134,7 @@ class StandaloneCluster:
     def alive_workers(self) -> int:
         return int(master_state(self.ui_port).get("aliveworkers", 0))  # type: ignore[call-overload]
 
-    def start(self, timeout: float = 120) -> StandaloneCluster:
+    def start(self, timeout: float = 300) -> StandaloneCluster:
         self.master = self._daemon("master", [
             "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
             "--port", str(self.port), "--webui-port", str(self.ui_port),
