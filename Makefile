@@ -3,23 +3,30 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Re-install when the package definition changes.
-STAMP := $(VENV)/.installed-$(shell cat setup.py | sha1sum | cut -c1-12)
+# Re-install when the package definition or the lock file changes.
+STAMP := $(VENV)/.installed-$(shell cat setup.py requirements.lock | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast demo lint format typecheck bench clean
+.PHONY: help setup test test-fast demo lint format typecheck bench clean dist lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): setup.py
+$(STAMP): setup.py requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	# Exact versions from the lock file: a fresh machine gets the tested set.
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[ml,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 setup: $(STAMP) ## create .venv with every package (Delta jars are fetched on first Spark start)
+
+# After changing a range in setup.py: `make lock` (LOCK_FLAGS=--upgrade moves every pin to the
+# newest allowed), then `make setup` and the tests.
+lock: ## pin setup.py's ranges to exact versions in requirements.lock (uv pip compile)
+	$(BIN)/uv pip compile setup.py --extra ml --extra dev --python-version 3.11 \
+		--annotation-style line -o requirements.lock $(LOCK_FLAGS)
 
 test: setup ## run the whole test suite (slow end-to-end tests included)
 	$(BIN)/pytest -q
@@ -41,5 +48,16 @@ format: setup ## apply ruff's formatting and safe fixes
 typecheck: setup ## strict mypy on the library
 	$(BIN)/mypy
 
+# The package for executors that do not have it installed: a wheel (pip install it into their
+# Python) and the same file as a .zip for `spark-submit --py-files` (Spark puts only .zip, .egg
+# and .jar py-files on the executors' Python path). Dependencies are not bundled.
+DIST ?= dist
+DIST_PYTHON ?= $(BIN)/python
+VERSION = $(shell grep -oP 'version="\K[^"]+' setup.py)
+dist: ## build dist/fraudspark-<version>-py3-none-any.whl and dist/fraudspark-<version>.zip
+	rm -f $(DIST)/fraudspark-*
+	$(DIST_PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+	cp $(DIST)/fraudspark-$(VERSION)-py3-none-any.whl $(DIST)/fraudspark-$(VERSION).zip
+
 clean: ## remove the lakehouse, generated data and reports (keeps .venv)
-	rm -rf lakehouse data reports spark-warehouse .pytest_cache
+	rm -rf lakehouse data reports spark-warehouse .pytest_cache build dist

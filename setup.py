@@ -24,7 +24,15 @@ ML = [
     "matplotlib>=3.8",
     "scipy>=1.11",
 ]
-DEV = ["pytest>=8", "ruff>=0.6", "mypy>=1.10", "duckdb>=1.1", "pandas-stubs", "types-PyYAML"]
+DEV = [
+    "pytest>=8",
+    "ruff>=0.6",
+    "mypy>=1.10",
+    "duckdb>=1.1",
+    "pandas-stubs",
+    "types-PyYAML",
+    "uv>=0.9",  # `make lock`: requirements.lock from the ranges above
+]
 
 setup(
     name="fraudspark",

@@ -141,6 +141,38 @@ class RegistryConfig(_Strict):
     tracking_uri: str | None = None
 
 
+class DataCheckConfig(_Strict):
+    """Thresholds of the night's input checks (see fraudspark.monitoring.data_checks); a value
+    strictly above ``*_warn`` warns, above ``*_fail`` fails the night."""
+
+    # Today's volume against the same weekday of the trailing weeks: |today / median - 1|.
+    volume_weeks: int = Field(default=4, ge=1)
+    volume_min_weeks: int = Field(default=2, ge=1)
+    volume_warn: float = Field(default=0.3, gt=0)
+    volume_fail: float = Field(default=0.6, gt=0)
+    # Share of the rows read that were quarantined.
+    quarantine_share_warn: float = Field(default=0.01, ge=0, le=1)
+    quarantine_share_fail: float = Field(default=0.05, ge=0, le=1)
+    # Share of accepted transactions by customers never seen before the day.
+    unknown_customer_share_warn: float = Field(default=0.05, ge=0, le=1)
+    unknown_customer_share_fail: float = Field(default=0.2, ge=0, le=1)
+
+
+class NightlyConfig(_Strict):
+    """The run lock that serialises nights (see fraudspark.lakehouse.lock)."""
+
+    # A night that finds another running waits this long, then exits with code 75.
+    lock_wait_seconds: float = Field(default=6 * 3600, ge=0)
+    # A holder whose heartbeat is older than this is dead (its process on this host is checked
+    # directly); must exceed lock_heartbeat_seconds by a safe margin.
+    lock_stale_seconds: float = Field(default=120, gt=0)
+    lock_heartbeat_seconds: float = Field(default=10, gt=0)
+    # Waiters wait this long before competing, so nights started together run in date order.
+    lock_settle_seconds: float = Field(default=5, ge=0)
+    # None: <lakehouse root>/_locks (the root must then be a file system path).
+    lock_dir: str | None = None
+
+
 class Config(_Strict):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     lakehouse: LakehouseConfig = Field(default_factory=LakehouseConfig)
@@ -150,6 +182,8 @@ class Config(_Strict):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    nightly: NightlyConfig = Field(default_factory=NightlyConfig)
+    data_checks: DataCheckConfig = Field(default_factory=DataCheckConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     def with_lakehouse(self, root: str | None) -> Config:

@@ -2,7 +2,8 @@
 
 import sys
 
-from fraudspark.cli.nightly import main
+from fraudspark.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # Through the CLI so that user errors exit with their code (75: another night runs).
+    sys.exit(main(["nightly", *sys.argv[1:]]))

@@ -38,7 +38,9 @@ def session_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def base_config(session_lakehouse: Path) -> Config:
     config = load_config(REPO / "conf" / "local.yaml", lakehouse=str(session_lakehouse))
     spark = config.spark.model_copy(update={"master": "local[2]", "shuffle_partitions": 4})
-    return config.model_copy(update={"spark": spark})
+    # No settling delay before taking the nightly lock: tests start one night at a time.
+    nightly = config.nightly.model_copy(update={"lock_settle_seconds": 0})
+    return config.model_copy(update={"spark": spark, "nightly": nightly})
 
 
 @pytest.fixture(scope="session")

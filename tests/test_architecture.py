@@ -15,6 +15,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "fraudspark"
 LAYERS: dict[str, int] = {
     "fraudspark": 0,  # the package's __init__
     "config": 0,
+    "errors": 0,
     "lakehouse": 0,
     "session": 1,
     "notebooks": 1,

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from fraudspark.config import ConfigError
+from fraudspark.errors import FraudsparkError
 
 # command -> module in fraudspark.cli (each has main(argv) -> int)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -56,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(f"fraudspark.cli.{COMMANDS[command][0]}")
     try:
         return int(module.main(rest) or 0)
+    except FraudsparkError as exc:
+        print(f"fraudspark {command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except (ConfigError, ValueError) as exc:
         print(f"fraudspark {command}: error: {exc}", file=sys.stderr)
         return 1

@@ -1,1 +1,2 @@
-"""The lakehouse: Delta table declarations (:mod:`.tables`) and table IO (:mod:`.io`)."""
+"""The lakehouse: Delta table declarations (:mod:`.tables`), table IO (:mod:`.io`), content
+checksums and the nightly run lock."""

@@ -208,5 +208,3 @@ def _set_properties(spark: SparkSession, config: Config, table: Table) -> None:
 def read_table_as_of(spark: SparkSession, config: Config, table: Table, version: int) -> DataFrame:
     """A table exactly as it was at a Delta version (time travel)."""
     return spark.read.format("delta").option("versionAsOf", version).load(table_path(config, table))
-
-

@@ -162,13 +162,29 @@ def run_night(
     step_functions: Mapping[str, StepFunction] = STEP_FUNCTIONS,
     progress: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Run the night's pending steps in order; return the steps run. A failing step is logged
-    as ``failed`` with its error, and the exception propagates (later steps do not run).
+    """Run the night's pending steps in order under the nightly lock; return the steps run.
 
-    Each step's outcome line (``night 2025-03-31: features succeeded (12.1 s)``) is logged and,
-    if given, passed to ``progress`` (the CLI prints it).
+    A failing step is logged as ``failed`` with its error, and the exception propagates (later
+    steps do not run). Raises NightLockedError when another night holds the lock for longer
+    than ``config.nightly.lock_wait_seconds`` (see :mod:`fraudspark.lakehouse.lock`). Each
+    step's outcome line (``night 2025-03-31: features succeeded (12.1 s)``) is logged and, if
+    given, passed to ``progress`` (the CLI prints it).
     """
+    from fraudspark.lakehouse.lock import night_lock
 
+    with night_lock(config, night.day):
+        return _run_night_locked(spark, config, night, from_step, only, step_functions, progress)
+
+
+def _run_night_locked(
+    spark: SparkSession,
+    config: Config,
+    night: NightInputs,
+    from_step: str | None,
+    only: str | None,
+    step_functions: Mapping[str, StepFunction],
+    progress: Callable[[str], None] | None,
+) -> list[str]:
     def tell(message: str) -> None:
         log.info(message)
         if progress is not None:
