@@ -41,7 +41,7 @@ from fraudspark.evaluation import (
 from fraudspark.features.pipeline import compute_features
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
 from fraudspark.generator import generate_transactions, write_raw
-from fraudspark.ingest import ingest_transactions
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.scoring import TrainingConfig
 from fraudspark.scoring.spark import model_inputs, training_frame
 from fraudspark.session import build_spark

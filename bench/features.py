@@ -77,7 +77,7 @@ from fraudspark.generator import (
     terminal_locations,
     write_raw,
 )
-from fraudspark.ingest import ingest_transactions
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.session import build_spark
 from fraudspark.tables import (
     FEATURES_MONTHLY,

@@ -13,7 +13,7 @@ from fraudspark.config import Config, GeneratorConfig
 from fraudspark.features.pipeline import compute_features, history_start
 from fraudspark.features.store import build_training_set, feature_rows, model_feature_columns
 from fraudspark.generator import generate_transactions, scenario_counts, write_raw
-from fraudspark.ingest import ingest_transactions
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,

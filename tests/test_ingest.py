@@ -11,12 +11,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
-from fraudspark.ingest import (
-    IngestReport,
-    MissingColumnsError,
-    ingest_labels,
-    ingest_transactions,
-)
+from fraudspark.ingest.sources import MissingColumnsError
+from fraudspark.pipelines.ingest import IngestReport, ingest_labels, ingest_transactions
 from fraudspark.tables import QUARANTINE, TRANSACTIONS, read_table
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 from fraudspark.config import Config
 from fraudspark.features.pipeline import compute_features
 from fraudspark.generator import generate_transactions, write_raw
-from fraudspark.ingest import ingest_transactions
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.nightly import (
     STEP_FUNCTIONS,
     NightInputs,

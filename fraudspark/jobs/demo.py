@@ -28,10 +28,10 @@ from fraudspark.evaluation import ProtocolWindow, evaluate_oversampling, write_e
 from fraudspark.features.pipeline import compute_features
 from fraudspark.features.store import build_training_set
 from fraudspark.generator import generate_transactions, write_raw
-from fraudspark.ingest import ingest_transactions
 from fraudspark.jobs.common import job_config, job_parser, job_session
 from fraudspark.nightly import backfill
 from fraudspark.oversampling.job import oversample_training_set
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.registry import MODEL_NAMES, champion_version, has_champion, register_scorer
 from fraudspark.scoring.base import TrainingConfig
 from fraudspark.scoring.spark import alert_reasons, train_scorer

@@ -1,0 +1,1 @@
+"""Pipelines: the only modules that combine packages and write tables."""
