@@ -163,7 +163,8 @@ def nanosecond_columns(uris: Sequence[str]) -> list[str]:
         for i in range(len(schema)):
             column = schema.column(i)
             logical = json.loads(column.logical_type.to_json() or "{}")
-            is_nanos = logical.get("Type") == "Timestamp" and logical.get("timeUnit") == "nanoseconds"
+            unit = logical.get("timeUnit") if logical.get("Type") == "Timestamp" else None
+            is_nanos = unit == "nanoseconds"
             if is_nanos and "." not in column.path and column.name not in found:
                 found.append(column.name)
     return found
