@@ -71,7 +71,9 @@ def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)") from None
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name such as Europe/Paris)"
+        ) from None
     return value
 
 

@@ -65,7 +65,9 @@ def test_integral_float_ids_are_integers_and_others_quarantined(
     (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
     report = ingest_transactions(spark, config, str(tmp_path / "in.csv"), "csv", NOW)
     assert counts(report) == (31, 29, 2, 0)
-    ids = [r["customer_id"] for r in read_table(spark, config, TRANSACTIONS).orderBy("tx_id").collect()]
+    ids = [
+        r["customer_id"] for r in read_table(spark, config, TRANSACTIONS).orderBy("tx_id").collect()
+    ]
     assert ids == list(range(11, 40))
     assert [reason for reason, _ in quarantine(spark, config)] == [
         "invalid_customer_id",

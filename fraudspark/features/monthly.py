@@ -95,9 +95,9 @@ def monthly_features(transactions: DataFrame, config: FeatureConfig) -> DataFram
     # the mean rounded, the first part is an exact decimal of at most S2's size and r is small.
     q = F.round(total.cast("double") / n).cast("long")
     r = total - q * n
-    deviations = (
-        F.col("_sum_sq") - q.cast(_EXACT) * (q * n + 2 * r).cast(_EXACT)
-    ).cast("double") - (r.cast("double") * r.cast("double")) / n
+    deviations = (F.col("_sum_sq") - q.cast(_EXACT) * (q * n + 2 * r).cast(_EXACT)).cast(
+        "double"
+    ) - (r.cast("double") * r.cast("double")) / n
     spread = F.greatest(deviations, F.lit(0.0))
     is_customer = F.col("_side") == 0
     labelled = F.when(~is_customer, F.col("_labelled").cast("int"))

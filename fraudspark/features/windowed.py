@@ -53,7 +53,12 @@ def split_amount_units(amount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(amount) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     largest, smallest = float(np.max(amount)), float(np.min(amount))
-    if not np.isfinite(largest) or not np.isfinite(smallest) or largest > MAX_AMOUNT or smallest < 0:
+    if (
+        not np.isfinite(largest)
+        or not np.isfinite(smallest)
+        or largest > MAX_AMOUNT
+        or smallest < 0
+    ):
         raise OverflowError(
             f"tx_amount outside [0, {MAX_AMOUNT:g}] (found {smallest!r} .. {largest!r}): the "
             f"windowed amount sums cannot represent it exactly"

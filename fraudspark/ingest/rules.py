@@ -64,7 +64,11 @@ def business_date(ts: Column, zone: str) -> Column:
 
 def transaction_rules(latest: Column) -> list[tuple[Column, str]]:
     """The rules, in order, over the columns of :func:`validate_transactions`' parse step."""
-    missing = lambda c: F.col(f"raw_{c}").isNull() | (F.trim(F.col(f"raw_{c}")) == "")  # noqa: E731
+
+    def missing(column: str) -> Column:
+        raw = F.col(f"raw_{column}")
+        return raw.isNull() | (F.trim(raw) == "")
+
     rules: list[tuple[Column, str]] = [(F.col("malformed"), "malformed_record")]
     for column in KEY_COLUMNS:
         rules.append((missing(column), f"missing_{column}"))

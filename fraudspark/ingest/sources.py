@@ -51,7 +51,7 @@ def input_files(spark: SparkSession, path: str) -> list[tuple[str, int]]:
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(hadoop_path):
         raise FileNotFoundError(f"source not found: {path}")
     files = []

@@ -14,7 +14,7 @@ from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from fraudspark.config import Config, ConfigError, SourceMapping, load_mapping
+from fraudspark.config import Config, ConfigError, IdKind, SourceMapping, load_mapping
 from fraudspark.ingest.rules import KEY_COLUMNS, quarantine_id, validate_transactions
 from fraudspark.ingest.sources import (
     CONTRACT_FIELDS,
@@ -92,12 +92,16 @@ def validated_source(
     columns = [mapping.columns.get(f, f) for f in CONTRACT_FIELDS]
     source = read_source(spark, source_path, mapping.format, mapping.options, columns)
     mapped = apply_mapping(source, mapping, key)
-    kinds = {c: mapping.id_kind(c) for c in ("tx_id", "customer_id", "terminal_id")}
+    kinds: dict[str, IdKind] = {
+        "tx_id": mapping.id_kind("tx_id"),
+        "customer_id": mapping.id_kind("customer_id"),
+        "terminal_id": mapping.id_kind("terminal_id"),
+    }
     return validate_transactions(
         mapped,
         now,
         config.ingest.max_future_seconds,
-        kinds,  # type: ignore[arg-type]
+        kinds,
         config.ingest.business_time_zone,
     )
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from fraudspark.config import Config
+from fraudspark.config import Config, SourceMapping
 from fraudspark.ingest.labels import (
     UPDATED,
     LabelReport,
@@ -60,6 +60,7 @@ def ingest_transactions(
     """
     now = now or datetime.now(timezone.utc)
     source_mapping = resolve_mapping(config, fmt, mapping)
+    _check_id_kinds(source_mapping, mapping)
     validated = validated_source(spark, config, source_path, source_mapping, now)
     existing = (
         read_table(spark, config, TRANSACTIONS)
@@ -88,6 +89,20 @@ def ingest_transactions(
     return report
 
 
+def _check_id_kinds(source_mapping: SourceMapping, name: str | None) -> None:
+    """fraud.transactions keys are 64-bit integers in this version: refuse a string-id feed
+    up front rather than quarantine every row."""
+    strings = [
+        f for f in ("tx_id", "customer_id", "terminal_id") if source_mapping.id_kind(f) == "string"
+    ]
+    if strings:
+        raise ValueError(
+            f"mapping {name!r} declares string identifiers ({', '.join(strings)}), but "
+            f"fraud.transactions stores integer ids in this version: string ids are not "
+            f"supported yet (issue 11)"
+        )
+
+
 def ingest_labels(
     spark: SparkSession,
     config: Config,
@@ -108,6 +123,7 @@ def ingest_labels(
     if not table_exists(spark, config, TRANSACTIONS):
         raise ValueError("fraud.transactions does not exist yet: ingest transactions first")
     source_mapping = resolve_mapping(config, fmt or (None if mapping else "csv"), mapping)
+    _check_id_kinds(source_mapping, mapping)
     labels = read_labels(spark, source_path, source_mapping)
     known = read_table(spark, config, TRANSACTIONS)
     classified = classify_labels(validate_labels(labels, known, source_mapping)).localCheckpoint(
