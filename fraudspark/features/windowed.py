@@ -146,6 +146,16 @@ def entity_window_features(
     return {name: values[inverse] for name, values in features.items()}
 
 
+def entity_codes(keys: pa.ChunkedArray) -> np.ndarray:
+    """Entity keys as int64 codes equal exactly where the keys are equal: integer keys as they
+    are, string keys by their index in the partition's dictionary (Arrow's dictionary_encode;
+    no hashing, so no collisions)."""
+    if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
+        encoded = pc.dictionary_encode(keys).combine_chunks()
+        return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.asarray(keys.to_numpy(), dtype=np.int64)
+
+
 def _feature_fields(spec: WindowSpec) -> list[T.StructField]:
     fields = []
     for name in spec.columns:
@@ -177,7 +187,7 @@ def _add_entity_windows(
             return
         part = pa.Table.from_batches(chunks)
         features = entity_window_features(
-            part.column(spec.key).to_numpy(),
+            entity_codes(part.column(spec.key)),
             part.column("tx_ts").cast(pa.int64()).to_numpy(),
             part.column("tx_amount").to_numpy(),
             # Unknown labels (nulls) become NaN.
