@@ -41,7 +41,7 @@ def main() -> None:
         .select(
             F.col("id").alias("tx_id"),
             F.timestamp_seconds(
-                F.lit(1_735_689_600) + F.col("id") * (90 * 86_400) // args.rows
+                F.lit(1_735_689_600) + (F.col("id") * (90 * 86_400) / args.rows).cast("long")
             ).alias("tx_ts"),
             (F.hash("id") % 20_000).cast("long").alias("customer_id"),
             (F.abs(F.hash(F.col("id") * 7)) % 2_000).cast("long").alias("terminal_id"),

@@ -86,8 +86,8 @@ def test_csv_row_with_a_field_too_many_or_too_few_is_quarantined_whole(
     report = ingest_transactions(spark, config, str(tmp_path / "in.csv"), "csv", NOW)
     assert counts(report) == (22, 20, 2, 0)
     assert quarantine(spark, config) == [
-        ("malformed_record", too_few),
         ("malformed_record", too_many),
+        ("malformed_record", too_few),
     ]
     assert read_table(spark, config, TRANSACTIONS).where("tx_amount != 3.5").count() == 0
 
