@@ -26,8 +26,8 @@ from fraudspark.config import GeneratorConfig, load_config
 from fraudspark.evaluation import ProtocolWindow, evaluate_oversampling
 from fraudspark.features.pipeline import compute_features
 from fraudspark.generator import generate_transactions, write_raw
-from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.oversampling import OVERSAMPLERS
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.session import build_spark
 
 START = date(2025, 1, 1)

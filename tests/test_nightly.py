@@ -12,7 +12,6 @@ from pyspark.sql import SparkSession
 from fraudspark.config import Config
 from fraudspark.features.pipeline import compute_features
 from fraudspark.generator import generate_transactions, write_raw
-from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.nightly import (
     STEP_FUNCTIONS,
     NightInputs,
@@ -23,6 +22,7 @@ from fraudspark.nightly import (
     run_night,
     steps_to_run,
 )
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.registry import MODEL_NAMES, register_scorer
 from fraudspark.scoring.base import TrainingConfig
 from fraudspark.scoring.spark import train_scorer

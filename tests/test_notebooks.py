@@ -24,8 +24,8 @@ from fraudspark.config import DEFAULT_CONF, Config
 from fraudspark.features.pipeline import compute_features
 from fraudspark.features.store import build_training_set
 from fraudspark.generator import generate_transactions, write_raw
-from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.notebooks import parse_notebook, run_notebook, widget
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.tables import AUGMENTED_TRAINING_SETS, read_table
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.py"))
