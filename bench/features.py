@@ -70,7 +70,6 @@ from fraudspark.features.definitions import (
 )
 from fraudspark.features.monthly import monthly_features
 from fraudspark.features.windowed import tuned_session, windowed_features
-from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import overwrite_table, read_table
 from fraudspark.lakehouse.tables import (
     FEATURES_MONTHLY,
@@ -79,6 +78,7 @@ from fraudspark.lakehouse.tables import (
     table_path,
 )
 from fraudspark.pipelines.features import compute_features, feature_partitions
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.session import build_spark
 from fraudspark.simulate.generator import (
     customer_profiles,

@@ -5,7 +5,8 @@
 Simulates a world into a temporary lakehouse, ingests it and computes its features. Training
 days start once the 30-day windows are warm; the test days start ``train_days + delay_days``
 later (the Fraud Detection Handbook's protocol). Then the same leaderboard as
-``fraudspark evaluate --oversampling ...`` (:func:`fraudspark.evaluation.evaluate_oversampling`):
+``fraudspark evaluate --oversampling ...``
+(:func:`fraudspark.pipelines.evaluate.evaluate_oversampling`):
 per method and seed the oversampling job, the MLP classifier on its output, AUC ROC, average
 precision and card precision@100 on the test days. Prints every run, then mean ± std over seeds
 as a markdown table with the time to oversample and train and the synthetic rows' quality.

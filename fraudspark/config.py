@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -52,6 +52,91 @@ class LakehouseConfig(_Strict):
 class IngestConfig(_Strict):
     # A transaction stamped later than ingest time + this is impossible and quarantined.
     max_future_seconds: int = Field(default=86_400, ge=0)
+    # The zone whose calendar day is `tx_date` (the business day a nightly run covers).
+    business_time_zone: str = "UTC"
+    # Card-number tokens: HMAC-SHA-256 keyed by this environment variable, or by the first line
+    # of this file (never a key in the repository).
+    token_key_env: str = "FRAUDSPARK_TOKEN_KEY"
+    token_key_file: str | None = None
+
+    @field_validator("business_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+
+def _check_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name such as Europe/Paris)"
+        ) from None
+    return value
+
+
+class TimestampMapping(_Strict):
+    """How a source's timestamp is built: exactly one of ``column``, ``date_column`` (with
+    ``time_column``) or ``epoch_column``. Naive values are read in ``time_zone``."""
+
+    column: str | None = None
+    # A Spark datetime pattern; None: ISO 8601 (what a cast to timestamp accepts).
+    format: str | None = None
+    date_column: str | None = None
+    time_column: str | None = None
+    epoch_column: str | None = None
+    epoch_unit: Literal["s", "ms"] = "s"
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+    def model_post_init(self, context: Any, /) -> None:
+        chosen = [x is not None for x in (self.column, self.date_column, self.epoch_column)]
+        if sum(chosen) != 1:
+            raise ValueError(
+                "give exactly one of column, date_column (+ time_column), epoch_column"
+            )
+        if (self.date_column is None) != (self.time_column is None):
+            raise ValueError("date_column and time_column go together")
+
+
+IdKind = Literal["integer", "string"]
+
+
+class SourceMapping(_Strict):
+    """How one feed maps to the transaction contract (see fraudspark.ingest.sources).
+
+    ``columns`` maps a contract field (tx_id, customer_id, terminal_id, tx_amount, is_fraud;
+    tx_ts unless ``timestamp`` says otherwise) to the source column, matched case-insensitively;
+    a field not named maps to the column of its own name. ``extra`` lists the source columns
+    kept in the ``extra`` map (None: every column not mapped). ``card_number_columns`` are
+    replaced by keyed tokens wherever they appear.
+    """
+
+    format: Literal["parquet", "csv", "json"] = "csv"
+    options: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, str] = Field(default_factory=dict)
+    timestamp: TimestampMapping | None = None
+    ids: dict[Literal["tx_id", "customer_id", "terminal_id"], IdKind] = Field(default_factory=dict)
+    extra: list[str] | None = None
+    card_number_columns: list[str] = Field(default_factory=list)
+
+    @field_validator("columns")
+    @classmethod
+    def _contract_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        fields = {"tx_id", "tx_ts", "customer_id", "terminal_id", "tx_amount", "is_fraud"}
+        unknown = sorted(set(value) - fields)
+        if unknown:
+            raise ValueError(f"not contract fields: {', '.join(unknown)}")
+        return value
+
+    def id_kind(self, field: Literal["tx_id", "customer_id", "terminal_id"]) -> IdKind:
+        return self.ids.get(field, "integer")
 
 
 class GeneratorConfig(_Strict):
@@ -184,6 +269,8 @@ class Config(_Strict):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
     data_checks: DataCheckConfig = Field(default_factory=DataCheckConfig)
+    # Named source mappings; more in <config dir>/sources/<name>.yaml.
+    sources: dict[str, SourceMapping] = Field(default_factory=dict)
     source: str = Field(default="<defaults>", exclude=True)
 
     def with_lakehouse(self, root: str | None) -> Config:
@@ -200,6 +287,39 @@ class Config(_Strict):
         if "://" in root:
             return root.rstrip("/")
         return str(Path(root).expanduser().resolve())
+
+
+def load_mapping(config: Config, name: str) -> SourceMapping:
+    """The source mapping ``name``: from the config's ``sources:`` section, else from
+    ``sources/<name>.yaml`` next to the config file (not the working directory).
+
+    Raises :class:`ConfigError` naming the places looked in, or the file and key at fault.
+    """
+    if name in config.sources:
+        return config.sources[name]
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
+        raise ConfigError(f"invalid mapping name {name!r}")
+    base = DEFAULT_CONF if config.source == "<defaults>" else Path(config.source)
+    path = base.resolve().parent / "sources" / f"{name}.yaml"
+    if not path.exists():
+        known = sorted({*config.sources, *(p.stem for p in path.parent.glob("*.yaml"))})
+        raise ConfigError(
+            f"unknown source mapping {name!r}: not in {config.source} `sources:` nor at {path} "
+            f"(known: {', '.join(known) or 'none'})"
+        )
+    try:
+        raw: Any = yaml.safe_load(_expand_env(path.read_text(), str(path))) or {}
+        return SourceMapping.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
 
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -236,8 +356,5 @@ def load_config(path: str | Path | None = None, lakehouse: str | None = None) ->
     try:
         config = Config.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {_problems(exc)}") from None
     return config.with_lakehouse(lakehouse)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fraudspark.generator import generate_transactions, write_raw
-from fraudspark.nightly import NightInputs, run_night
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
 from fraudspark.lakehouse.checksum import table_checksum
+from fraudspark.pipelines.nightly import NightInputs, run_night
+from fraudspark.simulate.generator import generate_transactions, write_raw
 from tests.cluster import REPO, StandaloneCluster, build_dist, master_state, worker_python
 
 pytestmark = pytest.mark.slow

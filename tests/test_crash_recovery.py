@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fraudspark.generator import generate_transactions, write_raw
-from fraudspark.nightly import NightInputs, day_source, last_statuses, run_night
-from fraudspark.tables import FEATURES_WINDOWED, register_tables, table_path, table_version
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
 from fraudspark.lakehouse.checksum import TableChecksum, table_checksum
+from fraudspark.lakehouse.io import register_tables, table_version
 from fraudspark.lakehouse.lock import LOCK_NAME
+from fraudspark.lakehouse.tables import FEATURES_WINDOWED, table_path
+from fraudspark.pipelines.nightly import NightInputs, day_source, last_statuses, run_night
+from fraudspark.simulate.generator import generate_transactions, write_raw
 
 pytestmark = pytest.mark.slow
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fraudspark.generator import generate_transactions, write_raw
-from fraudspark.nightly import NightInputs, day_source, run_night
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
 from fraudspark.lakehouse.checksum import table_checksum
+from fraudspark.pipelines.nightly import NightInputs, day_source, run_night
+from fraudspark.simulate.generator import generate_transactions, write_raw
 
 pytestmark = pytest.mark.slow
 

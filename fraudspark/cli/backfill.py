@@ -1,10 +1,12 @@
-"""fraudspark backfill --start D --end D [--raw DIR]"""
+"""fraudspark backfill --start D --end D [--raw DIR] [--format F | --mapping M]"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
+from fraudspark.cli.ingest import MAPPING_HELP
+from fraudspark.ingest.sources import SOURCE_FORMATS
 from fraudspark.pipelines.nightly import backfill
 
 
@@ -13,8 +15,15 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--start", type=iso_date, required=True)
     parser.add_argument("--end", type=iso_date, required=True)
     parser.add_argument("--raw", help="raw root laid out as day=YYYY-MM-DD (ingests each day)")
+    reader = parser.add_mutually_exclusive_group()
+    reader.add_argument(
+        "--format", choices=SOURCE_FORMATS, help="contract layout (default parquet)"
+    )
+    reader.add_argument("--mapping", help=MAPPING_HELP)
     args = parser.parse_args(argv)
     config = job_config(args)
     spark = job_session(config)
-    backfill(spark, config, args.start, args.end, args.raw, progress=print)
+    backfill(
+        spark, config, args.start, args.end, args.raw, args.format, args.mapping, progress=print
+    )
     return 0

@@ -20,13 +20,13 @@ from pyspark.sql import functions as F
 
 from fraudspark.cli.common import job_config, job_parser, job_session
 from fraudspark.evaluation.protocol import ProtocolWindow
-from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import table_exists
 from fraudspark.lakehouse.tables import ALL_TABLES, qualified_name
 from fraudspark.models.classifiers.mlp import ClassifierConfig
 from fraudspark.models.training import TrainingConfig
 from fraudspark.pipelines.evaluate import evaluate_oversampling, write_evaluations
 from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.pipelines.nightly import backfill
 from fraudspark.pipelines.oversample import oversample_training_set
 from fraudspark.pipelines.score import alert_reasons

@@ -1,20 +1,30 @@
-"""fraudspark ingest --source PATH [--format parquet|csv|json]"""
+"""fraudspark ingest --source PATH [--format parquet|csv|json | --mapping NAME]"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from fraudspark.cli.common import job_config, job_parser, job_session
-from fraudspark.ingest import SOURCE_FORMATS, ingest_transactions
+from fraudspark.ingest.sources import SOURCE_FORMATS
+from fraudspark.pipelines.ingest import ingest_transactions
+
+MAPPING_HELP = (
+    "a source mapping (config `sources:` or <config dir>/sources/NAME.yaml: contract, "
+    "fraudfinder, sparkov); it decides the reader, so it cannot be combined with --format"
+)
 
 
 def main(argv: Sequence[str]) -> int:
     parser = job_parser("ingest", "Load raw transaction files into fraud.transactions.")
     parser.add_argument("--source", required=True, help="a file or directory of raw files")
-    parser.add_argument("--format", default="parquet", choices=SOURCE_FORMATS)
+    reader = parser.add_mutually_exclusive_group()
+    reader.add_argument(
+        "--format", choices=SOURCE_FORMATS, help="contract layout (default parquet)"
+    )
+    reader.add_argument("--mapping", help=MAPPING_HELP)
     args = parser.parse_args(argv)
     config = job_config(args)
     spark = job_session(config)
-    report = ingest_transactions(spark, config, args.source, args.format)
+    report = ingest_transactions(spark, config, args.source, args.format, mapping=args.mapping)
     print(f"ingest {args.source}: {report.summary()}")
     return 0

@@ -1,11 +1,13 @@
-"""fraudspark ingest-labels --source PATH [--format csv|parquet|json]"""
+"""fraudspark ingest-labels --source PATH [--format csv|parquet|json | --mapping NAME]"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from fraudspark.cli.common import job_config, job_parser, job_session
-from fraudspark.ingest import SOURCE_FORMATS, ingest_labels
+from fraudspark.cli.ingest import MAPPING_HELP
+from fraudspark.ingest.sources import SOURCE_FORMATS
+from fraudspark.pipelines.ingest import ingest_labels
 
 
 def main(argv: Sequence[str]) -> int:
@@ -14,10 +16,12 @@ def main(argv: Sequence[str]) -> int:
         "Merge late fraud labels (tx_id, is_fraud) into fraud.transactions.",
     )
     parser.add_argument("--source", required=True, help="a file or directory of label files")
-    parser.add_argument("--format", default="csv", choices=SOURCE_FORMATS)
+    reader = parser.add_mutually_exclusive_group()
+    reader.add_argument("--format", choices=SOURCE_FORMATS, help="contract layout (default csv)")
+    reader.add_argument("--mapping", help=MAPPING_HELP)
     args = parser.parse_args(argv)
     config = job_config(args)
     spark = job_session(config)
-    report = ingest_labels(spark, config, args.source, args.format)
+    report = ingest_labels(spark, config, args.source, args.format, mapping=args.mapping)
     print(f"labels {args.source}: {report.summary()}")
     return 0

@@ -1,11 +1,13 @@
-"""fraudspark nightly --date D [--source PATH] [--labels PATH] [--from-step S | --only S]"""
+"""fraudspark nightly --date D [--source PATH] [--labels PATH] [--format F | --mapping M]
+[--from-step S | --only S]"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
-from fraudspark.ingest import SOURCE_FORMATS
+from fraudspark.cli.ingest import MAPPING_HELP
+from fraudspark.ingest.sources import SOURCE_FORMATS
 from fraudspark.pipelines.nightly import STEPS, NightInputs, run_night
 
 
@@ -15,7 +17,11 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--date", type=iso_date, required=True, help="the night's business day")
     parser.add_argument("--source", help="the day's raw transaction files (else ingest skips)")
-    parser.add_argument("--format", default="parquet", choices=SOURCE_FORMATS)
+    reader = parser.add_mutually_exclusive_group()
+    reader.add_argument(
+        "--format", choices=SOURCE_FORMATS, help="contract layout (default parquet)"
+    )
+    reader.add_argument("--mapping", help=MAPPING_HELP + " (also used for --labels)")
     parser.add_argument("--labels", help="late labels (tx_id, is_fraud) arrived today, CSV")
     steps = parser.add_mutually_exclusive_group()
     steps.add_argument("--from-step", choices=STEPS, help="re-run this step and all after it")
@@ -23,6 +29,6 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     config = job_config(args)
     spark = job_session(config)
-    night = NightInputs(args.date, args.source, args.labels, args.format)
+    night = NightInputs(args.date, args.source, args.labels, args.format, args.mapping)
     run_night(spark, config, night, from_step=args.from_step, only=args.only, progress=print)
     return 0

@@ -6,11 +6,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from fraudspark.config import FeatureConfig
-from fraudspark.features.windowed import AMOUNT_SCALE
+from fraudspark.features.windowed import AMOUNT_SCALE, MAX_AMOUNT
 
 _EXACT = "decimal(38,0)"
-# Squares of amounts (in 1e-6 units) are summed as hi^2, hi*lo and lo^2, amount = hi*2^16 + lo.
-_SQUARE_SPLIT = 16
 
 MONTHLY_COLUMNS = (
     "entity_type",
@@ -45,27 +43,33 @@ def monthly_features(transactions: DataFrame, config: FeatureConfig) -> DataFram
     """
     visible_from = F.to_timestamp(F.add_months(F.col("month"), 1))
     known_by = visible_from - F.make_dt_interval(days=F.lit(config.label_delay_days))
-    # Exact integer sums (1e-6 units, rounded as the windowed features round them), so a
-    # month's mean and spread do not depend on how Spark partitioned the rows.
+    # Exact sums (1e-6 units, rounded as the windowed features round them), so a month's mean
+    # and spread do not depend on how Spark partitioned the rows. Amounts and their sums are
+    # int64 (an amount below MAX_AMOUNT has fewer than 2^53 units; a month's sum overflows
+    # only past ~900,000 such payments, which ANSI mode, Spark's default, reports as an
+    # error). Squares go to decimal(38, 0): a payment of 1e10 squares to 1e32 units^2, so a
+    # month may hold a million of them before the decimal sum overflows (an error, too).
     units = F.rint(F.col("tx_amount") * AMOUNT_SCALE).cast("long")
     known = (F.col("tx_ts") <= known_by).cast("long")
-    # Squares in three int64 parts (x = hi * 2^16 + lo, 0 <= lo < 2^16), recombined exactly
-    # as decimals after summing: no per-row decimal arithmetic. For amounts below 4,294 each
-    # part is below 2^32, so a group may hold 2^31 rows; for amounts of a million, 2^15. Past
-    # that the long sums overflow, which ANSI mode (Spark's default) reports as an error.
-    hi = F.shiftright(F.col("_units"), _SQUARE_SPLIT)
-    lo = F.col("_units") - F.shiftleft(hi, _SQUARE_SPLIT)
+    too_large = F.col("tx_amount") > F.lit(MAX_AMOUNT)
+    checked = F.when(
+        too_large,
+        F.raise_error(
+            F.concat(
+                F.lit(f"tx_amount above {MAX_AMOUNT:g} cannot be summed exactly: "),
+                F.col("tx_amount").cast("string"),
+            )
+        ),
+    ).otherwise(units)
     measures = {
         "_n": F.lit(1).cast("long"),
         "_sum": F.col("_units"),
-        "_hi_hi": hi * hi,
-        "_hi_lo": hi * lo,
-        "_lo_lo": lo * lo,
+        "_sum_sq": F.col("_units").cast("decimal(19,0)") * F.col("_units").cast("decimal(19,0)"),
         "_labelled": F.col("_known"),
         "_frauds": F.col("_known") * F.coalesce("is_fraud", F.lit(0)),
     }
     pairs = (
-        transactions.withColumns({"month": _month_of(F.col("tx_ts")), "_units": units})
+        transactions.withColumns({"month": _month_of(F.col("tx_ts")), "_units": checked})
         .withColumn("_known", known)
         .groupBy("customer_id", "terminal_id", "month")
         .agg(*(F.sum(value).alias(name) for name, value in measures.items()))
@@ -84,19 +88,17 @@ def monthly_features(transactions: DataFrame, config: FeatureConfig) -> DataFram
             F.count("*").alias("_pairs"),
         )
     )
-
-    def exact(name: str) -> Column:
-        return F.col(name).cast(_EXACT)
-
-    sum_squares = (
-        exact("_hi_hi") * F.lit(2 ** (2 * _SQUARE_SPLIT)).cast(_EXACT)
-        + exact("_hi_lo") * F.lit(2 ** (_SQUARE_SPLIT + 1)).cast(_EXACT)
-        + exact("_lo_lo")
-    )
     # coalesce keeps nb_tx NOT NULL in the schema, as count(*) made it (a sum is nullable).
     n, total = F.coalesce(F.col("_n").cast("int"), F.lit(0)), F.col("_sum")
-    # Population variance n^2 * var = n * sum(x^2) - sum(x)^2, exact in decimals.
-    spread = n.cast(_EXACT) * sum_squares - total.cast(_EXACT) * total.cast(_EXACT)
+    # n * sum of squared deviations = n * S2 - S1^2 can exceed 38 digits. For any integer q
+    # and r = S1 - q n, the sum of squared deviations is S2 - q (q n + 2 r) - r^2 / n; with q
+    # the mean rounded, the first part is an exact decimal of at most S2's size and r is small.
+    q = F.round(total.cast("double") / n).cast("long")
+    r = total - q * n
+    deviations = (F.col("_sum_sq") - q.cast(_EXACT) * (q * n + 2 * r).cast(_EXACT)).cast(
+        "double"
+    ) - (r.cast("double") * r.cast("double")) / n
+    spread = F.greatest(deviations, F.lit(0.0))
     is_customer = F.col("_side") == 0
     labelled = F.when(~is_customer, F.col("_labelled").cast("int"))
     rate = F.when(labelled > 0, F.col("_frauds") / labelled).when(~is_customer, F.lit(0.0))
@@ -107,7 +109,7 @@ def monthly_features(transactions: DataFrame, config: FeatureConfig) -> DataFram
         visible_from.alias("visible_from"),
         n.alias("nb_tx"),
         (total / n / AMOUNT_SCALE).alias("avg_amount"),
-        (F.sqrt(spread.cast("double")) / n / AMOUNT_SCALE).alias("std_amount"),
+        (F.sqrt(spread / n) / AMOUNT_SCALE).alias("std_amount"),
         F.col("_pairs").cast("int").alias("nb_counterparties"),
         labelled.alias("nb_labelled_tx"),
         rate.cast("double").alias("fraud_rate"),

@@ -31,12 +31,44 @@ from fraudspark.features.definitions import (
 
 # Amounts are summed as integers of 1e-6 currency units (payments have 2-3 decimals).
 AMOUNT_SCALE = 1_000_000
+# The largest payment the amount sums keep exact to 1e-6 (above it rint(x * 1e6) leaves int64).
+MAX_AMOUNT = 9e12
+_LOW_BITS = 32
+_LOW_BASE = 1 << _LOW_BITS
 # Composite sort keys stay below this so int64 arithmetic cannot overflow.
 _KEY_LIMIT = 2**62
 # Rows per Arrow batch handed back to Spark.
 _BATCH_ROWS = 100_000
 # Int.MaxValue: the value for which Spark does not measure Arrow batches row by row.
 _NO_BYTE_LIMIT = str(2**31 - 1)
+
+
+def split_amount_units(amount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Amounts (currency units, float64) as micro-units ``hi * 2^32 + lo``, 0 <= lo < 2^32.
+
+    Raises OverflowError naming the largest amount when an amount is negative, not finite or
+    above :data:`MAX_AMOUNT` (its micro-units would not fit in int64: never a wrap-around), or
+    when the partition is too long for the split sums.
+    """
+    if len(amount) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    largest, smallest = float(np.max(amount)), float(np.min(amount))
+    if (
+        not np.isfinite(largest)
+        or not np.isfinite(smallest)
+        or largest > MAX_AMOUNT
+        or smallest < 0
+    ):
+        raise OverflowError(
+            f"tx_amount outside [0, {MAX_AMOUNT:g}] (found {smallest!r} .. {largest!r}): the "
+            f"windowed amount sums cannot represent it exactly"
+        )
+    units = np.rint(amount * AMOUNT_SCALE).astype(np.int64)
+    hi = units >> _LOW_BITS
+    lo = units & (_LOW_BASE - 1)
+    if len(amount) * (int(hi.max()) + 1) >= _KEY_LIMIT or len(amount) >= 2**31:
+        raise OverflowError("too many rows in one partition for exact amount sums")
+    return hi, lo
 
 
 def entity_window_features(
@@ -71,9 +103,12 @@ def entity_window_features(
         raise OverflowError("time span too long for one partition; use more partitions")
     position = segment * band + (sorted_ts - t_min) + lookback
     # Sums in integer micro-units: exact, so a window's mean does not depend on which other
-    # rows share the partition (an incremental run equals the full one bit for bit).
-    amount_micros = np.rint(amount[order] * AMOUNT_SCALE).astype(np.int64)
-    amount_sums = np.concatenate(([0], np.cumsum(amount_micros)))
+    # rows share the partition (an incremental run equals the full one bit for bit). Each
+    # amount is split into its high and low 32 bits, summed apart: prefix sums of 1e10-unit
+    # payments would overflow int64 after ~900 rows, the split ones after 2^31 rows.
+    amount_hi, amount_lo = split_amount_units(amount[order])
+    hi_sums = np.concatenate(([0], np.cumsum(amount_hi)))
+    lo_sums = np.concatenate(([0], np.cumsum(amount_lo)))
     fraud_sums = np.concatenate(([0], np.cumsum(np.nan_to_num(is_fraud[order]).astype(np.int64))))
 
     features: dict[str, np.ndarray] = {}
@@ -96,7 +131,12 @@ def entity_window_features(
             frauds, count, out=np.zeros(n, dtype=np.float64), where=count > 0
         )
     for window in spec.amount_windows:
-        count, total = count_and_sums(window, amount_sums)
+        count, total_hi = count_and_sums(window, hi_sums)
+        _, total_lo = count_and_sums(window, lo_sums)
+        # Both parts are exact integers below 2^53; the sum is the exact total whenever it is
+        # below 2^53 units (9e9 currency units), else its nearest double: the same bits
+        # however the rows are partitioned.
+        total = total_hi.astype(np.float64) * float(_LOW_BASE) + total_lo.astype(np.float64)
         features[spec.count_column(window)] = count
         features[spec.amount_column(window)] = np.divide(
             total / AMOUNT_SCALE, count, out=np.full(n, np.nan), where=count > 0
@@ -104,6 +144,16 @@ def entity_window_features(
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
     return {name: values[inverse] for name, values in features.items()}
+
+
+def entity_codes(keys: pa.ChunkedArray) -> np.ndarray:
+    """Entity keys as int64 codes equal exactly where the keys are equal: integer keys as they
+    are, string keys by their index in the partition's dictionary (Arrow's dictionary_encode;
+    no hashing, so no collisions)."""
+    if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
+        encoded = pc.dictionary_encode(keys).combine_chunks()
+        return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.asarray(keys.to_numpy(), dtype=np.int64)
 
 
 def _feature_fields(spec: WindowSpec) -> list[T.StructField]:
@@ -137,7 +187,7 @@ def _add_entity_windows(
             return
         part = pa.Table.from_batches(chunks)
         features = entity_window_features(
-            part.column(spec.key).to_numpy(),
+            entity_codes(part.column(spec.key)),
             part.column("tx_ts").cast(pa.int64()).to_numpy(),
             part.column("tx_amount").to_numpy(),
             # Unknown labels (nulls) become NaN.

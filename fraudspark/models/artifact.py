@@ -91,7 +91,7 @@ class LoadedModel:
         Columns: the metadata's ``score_columns`` (``score`` first, then e.g. ``sap``/``nap``),
         ``is_alert`` (score > threshold), ``top_features`` and ``top_feature_shares`` (lists,
         largest share first). Features are matched by name, see
-        :func:`~fraudspark.scoring.base.aligned_feature_matrix`.
+        :func:`~fraudspark.models.inputs.aligned_feature_matrix`.
         """
         matrix = aligned_feature_matrix(data, self.feature_names, feature_names)
         scores, shares = self.score_matrix(matrix)

@@ -44,7 +44,7 @@ def _top_attributions(
 ) -> tuple[pa.ListArray, pa.ListArray]:
     """Per row, the ``top_k`` largest error shares and their feature names, as Arrow lists.
 
-    Ordered as :func:`~fraudspark.scoring.export.top_feature_attributions` orders them (stable
+    Ordered as :func:`~fraudspark.models.attribution.top_feature_attributions` orders them (stable
     argsort), so Spark and in-process scoring name the same features.
     """
     order = np.argsort(-shares, axis=1, kind="stable")[:, :top_k]
@@ -92,7 +92,7 @@ def score_feature_rows(
     """Score feature-store rows with an exported scorer or classifier, in Spark.
 
     ``feature_names`` are the rows' feature columns; they must be the model's (in any order),
-    else :class:`~fraudspark.scoring.base.FeatureMismatchError` names the missing and extra ones
+    else :class:`~fraudspark.models.inputs.FeatureMismatchError` names the missing and extra ones
     here, before any task runs. Every other column passes through. Adds the metadata's
     ``score_columns`` (``score`` first; RaPP adds ``sap`` and ``nap``), ``is_alert`` (score above
     the training threshold), ``top_features`` and ``top_feature_shares`` (the ``top_k`` largest

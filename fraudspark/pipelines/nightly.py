@@ -33,7 +33,8 @@ class NightInputs:
     day: date
     source: str | None = None  # the day's raw transaction files
     labels: str | None = None  # late labels (tx_id, is_fraud) that arrived today
-    source_format: str = "parquet"
+    source_format: str | None = None  # contract layout; default parquet
+    mapping: str | None = None  # a source mapping (for the source and the labels)
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,13 @@ StepFunction = Callable[[SparkSession, Config, NightInputs], StepOutcome]
 
 
 def _ingest(spark: SparkSession, config: Config, night: NightInputs) -> StepOutcome:
-    from fraudspark.ingest import ingest_transactions
+    from fraudspark.pipelines.ingest import ingest_transactions
 
     if night.source is None:
         return StepOutcome("skipped", details={"reason": "no --source for this night"})
-    report = ingest_transactions(spark, config, night.source, night.source_format)
+    report = ingest_transactions(
+        spark, config, night.source, night.source_format, mapping=night.mapping
+    )
     return StepOutcome(
         rows_in=report.read,
         rows_out=report.accepted,
@@ -61,11 +64,11 @@ def _ingest(spark: SparkSession, config: Config, night: NightInputs) -> StepOutc
 
 
 def _labels(spark: SparkSession, config: Config, night: NightInputs) -> StepOutcome:
-    from fraudspark.ingest import ingest_labels
+    from fraudspark.pipelines.ingest import ingest_labels
 
     if night.labels is None:
         return StepOutcome("skipped", details={"reason": "no --labels for this night"})
-    report = ingest_labels(spark, config, night.labels)
+    report = ingest_labels(spark, config, night.labels, mapping=night.mapping)
     return StepOutcome(
         rows_in=report.read, rows_out=report.updated, details={"summary": report.summary()}
     )
@@ -249,13 +252,16 @@ def backfill(
     start: date,
     end: date,
     raw_root: str | None = None,
+    source_format: str | None = None,
+    mapping: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> None:
-    """Run the nights ``start``..``end`` in order, each resuming where it stopped."""
+    """Run the nights ``start``..``end`` in order, each resuming where it stopped; each
+    night's raw files are read in ``source_format`` or with the source ``mapping``."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     day = start
     while day <= end:
-        night = NightInputs(day, source=day_source(raw_root, day))
+        night = NightInputs(day, day_source(raw_root, day), None, source_format, mapping)
         run_night(spark, config, night, progress=progress)
         day += timedelta(days=1)

@@ -9,7 +9,8 @@ interpolates on the driver (driver memory grows with the synthetic row count) an
 Spark from there. ``none`` writes the original rows only.
 
 Synthetic rows follow the feature store's convention: a monthly value is null where its
-``*_month_missing`` flag is 1 (:func:`~fraudspark.scoring.spark.model_inputs` imputes it again).
+``*_month_missing`` flag is 1 (:func:`~fraudspark.features.model_inputs.model_inputs` imputes it
+again).
 """
 
 from __future__ import annotations
