@@ -3,8 +3,7 @@
 The classifier is exported like the scorers, as files, not pickles: ``model.pt`` is the
 TorchScript graph from raw float64 feature rows (in ``feature_names`` order, missing values
 imputed as :func:`~fraudspark.features.model_inputs.model_inputs` does) to a fraud probability,
-input
-transform included; ``metadata.json`` holds the feature names, the transform, the alert
+input transform included; ``metadata.json`` holds the feature names, the transform, the alert
 threshold, the integrated-gradients baseline, the training settings and metrics and the
 augmented set's Delta version. It is registered as ``fraud-classifier`` and scored by the same
 Spark job as the scorers (score = fraud probability, attributions = integrated gradients).
