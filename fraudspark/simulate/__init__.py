@@ -1,0 +1,1 @@
+"""Payment simulators: the project's generator and its presets."""
