@@ -1,0 +1,1 @@
+"""Models: anomaly scorers and classifiers."""

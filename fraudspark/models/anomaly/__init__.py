@@ -1,0 +1,1 @@
+"""Anomaly scorers: fitted on genuine rows, higher score = more anomalous."""
