@@ -18,7 +18,6 @@ CP@k (k = 100 for the Handbook-like data, 10 for the 300 Sparkov cards).
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -440,7 +439,8 @@ def main() -> None:
                 for model, scores in results.items():
                     record(fs, model, seed, scores, seconds)
                 log(
-                    f"  rapp seed {seed}: {seconds:.0f} s, epochs {tm.get('epochs_run')}, best {tm.get('best_epoch')}"
+                    f"  rapp seed {seed}: {seconds:.0f} s, epochs {tm.get('epochs_run')}, "
+                    f"best {tm.get('best_epoch')}"
                 )
         if "vae" in models:
             from fraudspark.scoring.vae import VaeScorer
