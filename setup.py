@@ -23,6 +23,8 @@ ML = [
     "imbalanced-learn>=0.13",
     "matplotlib>=3.8",
     "scipy>=1.11",
+    # Gradient-boosted classifier (models/classifiers/gbt.py): native JSON model, TreeSHAP.
+    "xgboost>=3,<4",
 ]
 DEV = [
     "pytest>=8",
