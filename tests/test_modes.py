@@ -5,8 +5,33 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from fraudspark.oversampling.modes import ConditionalVectorSampler, ModeNormalizer
+from fraudspark.oversampling import (
+    FeatureSchema,
+    count_violations,
+    gradient_penalty,
+    load_generator,
+    make_oversampler,
+)
+from fraudspark.oversampling.modes import (
+    ConditionalVectorSampler,
+    ModeNormalizer,
+    ModeSpecificTransform,
+)
+from fraudspark.oversampling.networks import PackedDiscriminator
+from tests.test_oversampling import (
+    BRIEF,
+    FEATURES,
+    NO_VIOLATIONS,
+    feature_rows,
+    fraud_training_set,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)
 
 
 def two_modes() -> np.ndarray:
@@ -94,3 +119,69 @@ def test_rows_are_drawn_uniformly_within_a_category() -> None:
 
     counts = np.bincount(rows[drawn == 1], minlength=100)[50:]
     assert counts.min() > 0.6 * counts.mean() and counts.max() < 1.4 * counts.mean()
+
+
+# --- the GAN family with CTGAN's representation and PacGAN ---------------------------------------
+
+
+def test_mode_specific_transform_decodes_its_encoding() -> None:
+    rows = feature_rows(400, seed=5)
+    schema = FeatureSchema.from_names(FEATURES)
+    transform, encoded = ModeSpecificTransform.fit_encode(rows, schema, seed=0)
+    raw = encoded.copy()
+    alphas = [start for start, _, kind in transform.spans if kind == "alpha"]
+    # The generator's raw alpha goes through tanh: feed its inverse.
+    raw[:, alphas] = np.arctanh(encoded[:, alphas])
+
+    decoded = transform.inverse_transform(raw)
+
+    assert encoded.shape == (400, transform.n_outputs)
+    inside = np.all(np.abs(encoded[:, alphas]) < 0.99, axis=1)  # no clipped tail in the row
+    assert inside.mean() > 0.9
+    np.testing.assert_allclose(decoded[inside], rows[inside], rtol=1e-6, atol=1e-6)
+    restored = ModeSpecificTransform.from_json(transform.to_json())
+    np.testing.assert_array_equal(restored.inverse_transform(raw), decoded)
+
+
+@pytest.mark.parametrize("method", ["gan", "cgan", "wgan", "wgan-gp", "wcgan", "acgan"])
+def test_every_gan_trains_with_ctgans_representation_and_packing(method: str) -> None:
+    X, y = fraud_training_set()
+    pac = 1 if method == "acgan" else 4
+    params = {**BRIEF, "representation": "mode-specific", "pac": pac}
+    sampler = make_oversampler(method, random_state=0, feature_names=FEATURES, **params)
+
+    X_res, _ = sampler.fit_resample(X, y)
+
+    schema = FeatureSchema.from_names(FEATURES)
+    assert count_violations(X_res[len(X) :], schema) == NO_VIOLATIONS
+    loaded = load_generator(sampler.generator_bytes())
+    np.testing.assert_array_equal(
+        loaded.sample(100, seed=3), sampler.generator_.sample(100, seed=3)
+    )
+
+
+def test_acgan_refuses_packing() -> None:
+    X, y = fraud_training_set()
+    sampler = make_oversampler("acgan", random_state=0, pac=4, **BRIEF)
+
+    with pytest.raises(ValueError, match="pac must be 1"):
+        sampler.fit_resample(X, y)
+
+
+def test_gradient_penalty_of_packs_takes_one_norm_per_pack() -> None:
+    weights = torch.tensor([3.0, 4.0])  # a pack of two 1-column rows: |grad| = 5 per pack
+
+    penalty = gradient_penalty(
+        lambda x: x.reshape(-1, 2) @ weights, torch.randn(8, 1), torch.randn(8, 1), pac=2
+    )
+
+    assert penalty.item() == pytest.approx(10.0 * (5.0 - 1.0) ** 2)
+    # Per row it would be 10 * ((3 - 1)^2 + (4 - 1)^2) / 2 = 65.
+
+
+def test_packed_discriminator_scores_one_value_per_pack() -> None:
+    discriminator = PackedDiscriminator(3, 0, (8,), pac=4)
+
+    assert discriminator(torch.randn(12, 3), torch.zeros(12, 0)).shape == (3,)
+    with pytest.raises(ValueError, match="multiple of pac 4"):
+        discriminator(torch.randn(10, 3), torch.zeros(10, 0))

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from fraudspark.oversampling.modes import ModeSpecificTransform
 from fraudspark.oversampling.networks import Generator, one_hot
 from fraudspark.oversampling.tabular import TabularTransform
 
@@ -92,7 +93,7 @@ class SyntheticRowGenerator:
     def __init__(
         self,
         network: Generator,
-        transform: TabularTransform,
+        transform: TabularTransform | ModeSpecificTransform,
         labels: Sequence[int],
         label_weights: Sequence[float],
         *,
@@ -165,12 +166,16 @@ def load_generator(data: bytes) -> RowGenerator:
         return DiffusionRowGenerator.from_archive(metadata, state)
     if metadata["architecture"] != "gan":
         raise ValueError(f"unknown generator architecture {metadata['architecture']!r}")
-    transform = TabularTransform.from_json(metadata["transform"])
+    transform: TabularTransform | ModeSpecificTransform
+    if metadata["transform"].get("kind") == "mode-specific":
+        transform = ModeSpecificTransform.from_json(metadata["transform"])
+    else:
+        transform = TabularTransform.from_json(metadata["transform"])
     network = Generator(
         metadata["noise_dim"],
         len(metadata["labels"]) if metadata["conditional"] else 0,
         metadata["hidden_dims"],
-        len(transform.schema.columns),
+        transform.n_outputs,
     )
     network.load_state_dict(state)
     network.eval()

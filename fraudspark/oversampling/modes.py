@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.mixture import BayesianGaussianMixture
+
+from fraudspark.oversampling.tabular import FeatureSchema, TabularTransform
 
 N_MODES = 10
 WEIGHT_CONCENTRATION = 1e-3
@@ -136,3 +139,114 @@ class ConditionalVectorSampler:
         vectors = np.zeros((n, self.dim), dtype=np.float32)
         vectors[np.arange(n), self.offsets[columns] + categories] = 1.0
         return vectors, columns, categories, rows
+
+
+GUMBEL_TEMPERATURE = 0.2  # CTGAN's
+
+
+@dataclass(frozen=True)
+class ModeSpecificTransform:
+    """Feature rows <-> CTGAN's encoding, for the GAN family's ``representation="mode-specific"``.
+
+    Rows first go through :class:`~fraudspark.oversampling.tabular.TabularTransform` (log amounts,
+    log count increments, standardised). Then each non-flag column becomes ``[alpha, one-hot of
+    its mode]`` (:class:`ModeNormalizer`) and each flag the one-hot of its two values. ``spans``
+    lists ``(start, width, kind)`` of every column's block in the encoded row, ``kind`` being
+    ``"alpha"``, ``"modes"`` or ``"flag"``.
+
+    A generator's raw output is turned into an encoded row by :meth:`activate` (tanh on
+    ``alpha``, Gumbel-softmax on one-hot blocks, as in CTGAN) while training;
+    :meth:`inverse_transform` decodes raw output (tanh, argmax of each block) into valid rows.
+    """
+
+    tabular: TabularTransform
+    normalizers: tuple[ModeNormalizer | None, ...]  # None for a flag
+
+    @classmethod
+    def fit_encode(
+        cls, rows: np.ndarray, schema: FeatureSchema, seed: int
+    ) -> tuple[ModeSpecificTransform, np.ndarray]:
+        """Fit on valid ``rows`` (n, d); return the transform and the rows encoded
+        (n, n_outputs): alphas in [-0.99, 0.99] and exact one-hots. Encoding needs the fitted
+        mixtures' posteriors, so it happens here; decoding needs only the modes kept."""
+        tabular = TabularTransform.fit(rows, schema)
+        standard = tabular.transform(rows)
+        flags = set(schema.indices("flag"))
+        normalizers: list[ModeNormalizer | None] = []
+        blocks: list[np.ndarray] = []
+        for index in range(standard.shape[1]):
+            if index in flags:
+                normalizers.append(None)
+                blocks.append(np.eye(2)[(np.asarray(rows)[:, index] >= 0.5).astype(int)])
+                continue
+            normalizer, mixture = ModeNormalizer.fit(standard[:, index], seed)
+            alpha, modes = normalizer.encode(standard[:, index], mixture)
+            normalizers.append(normalizer)
+            blocks += [alpha[:, None], np.eye(normalizer.n_modes)[modes]]
+        return cls(tabular, tuple(normalizers)), np.hstack(blocks)
+
+    @property
+    def schema(self) -> FeatureSchema:
+        return self.tabular.schema
+
+    @property
+    def spans(self) -> list[tuple[int, int, str]]:
+        spans, start = [], 0
+        for normalizer in self.normalizers:
+            if normalizer is None:
+                spans.append((start, 2, "flag"))
+                start += 2
+            else:
+                spans += [(start, 1, "alpha"), (start + 1, normalizer.n_modes, "modes")]
+                start += 1 + normalizer.n_modes
+        return spans
+
+    @property
+    def n_outputs(self) -> int:
+        return sum(width for _, width, _ in self.spans)
+
+    def inverse_transform(self, raw: np.ndarray) -> np.ndarray:
+        """Raw generator output (n, n_outputs) -> valid feature rows (n, d)."""
+        raw = np.asarray(raw, dtype=np.float64)
+        standard = np.empty((len(raw), len(self.normalizers)))
+        position = 0
+        tabular = self.tabular
+        for index, normalizer in enumerate(self.normalizers):
+            if normalizer is None:
+                flag = raw[:, position : position + 2].argmax(axis=1).astype(np.float64)
+                standard[:, index] = (flag - tabular.center[index]) / tabular.scale[index]
+                position += 2
+                continue
+            alpha = np.tanh(raw[:, position])
+            modes = raw[:, position + 1 : position + 1 + normalizer.n_modes].argmax(axis=1)
+            standard[:, index] = normalizer.decode(alpha, modes)
+            position += 1 + normalizer.n_modes
+        return tabular.inverse_transform(standard)
+
+    def activate(self, raw: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Training-time output layer: tanh on alphas, Gumbel-softmax (temperature 0.2) on
+        one-hot blocks, with Gumbel noise from ``generator`` (reproducible)."""
+        parts = []
+        for start, width, kind in self.spans:
+            block = raw[:, start : start + width]
+            if kind == "alpha":
+                parts.append(torch.tanh(block))
+            else:
+                uniform = torch.rand(block.shape, generator=generator).clamp(1e-10, 1 - 1e-10)
+                gumbel = -torch.log(-torch.log(uniform))
+                parts.append(torch.softmax((block + gumbel) / GUMBEL_TEMPERATURE, dim=1))
+        return torch.cat(parts, dim=1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "mode-specific",
+            "tabular": self.tabular.to_json(),
+            "normalizers": [None if n is None else n.to_json() for n in self.normalizers],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModeSpecificTransform:
+        return cls(
+            TabularTransform.from_json(data["tabular"]),
+            tuple(None if n is None else ModeNormalizer.from_json(n) for n in data["normalizers"]),
+        )
