@@ -137,12 +137,18 @@ def _average_precision(
     return float(average_precision_score(y_test, model.predict_proba(X_test)[:, 1]))
 
 
-def method_params(method: str, args: argparse.Namespace) -> dict[str, Any]:
+def method_params(name: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """``wgan-gp`` is the GAN's original representation; ``wgan-gp+ctgan`` adds CTGAN's
+    mode-specific normalisation and PacGAN packs of 8 (ACGAN: no packing)."""
+    method, _, variant = name.partition("+")
     if method in GAN_METHODS:
-        return {"epochs": args.gan_epochs}
+        params: dict[str, Any] = {"epochs": args.gan_epochs}
+        if variant == "ctgan":
+            params |= {"representation": "mode-specific", "pac": 1 if method == "acgan" else 8}
+        return method, params
     if method == "diffusion" and args.diffusion_steps:
-        return {"steps": args.diffusion_steps}
-    return {}
+        return method, {"steps": args.diffusion_steps}
+    return method, {}
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -172,12 +178,9 @@ def measure(args: argparse.Namespace) -> None:
             if method == "none":
                 synthetic = np.empty((0, len(features)))
             else:
+                base, params = method_params(method, args)
                 sampler = make_oversampler(
-                    method,
-                    sampling_ratio=1.0,
-                    random_state=seed,
-                    feature_names=features,
-                    **method_params(method, args),
+                    base, sampling_ratio=1.0, random_state=seed, feature_names=features, **params
                 )
                 resampled, _ = sampler.fit_resample(fit_X, fit_y)
                 synthetic = resampled[len(fit_X) :]
