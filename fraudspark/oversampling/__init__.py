@@ -1,4 +1,5 @@
-"""Oversamplers for the fraud class: none, SMOTE and the GAN family, behind one interface.
+"""Oversamplers for the fraud class: none, SMOTE, the GAN family and a diffusion model,
+behind one interface.
 
 >>> sampler = make_oversampler("wgan-gp", sampling_ratio=0.2, random_state=7, epochs=50)
 >>> X_res, y_res = sampler.fit_resample(X, y)          # doctest: +SKIP
@@ -11,7 +12,8 @@ from typing import Any
 
 from fraudspark.features.definitions import column_kind
 from fraudspark.oversampling.base import BaseOversampler, NoOversampler
-from fraudspark.oversampling.export import SyntheticRowGenerator, load_generator
+from fraudspark.oversampling.diffusion import DiffusionOversampler, DiffusionRowGenerator
+from fraudspark.oversampling.export import RowGenerator, SyntheticRowGenerator, load_generator
 from fraudspark.oversampling.gan import (
     ACGANOversampler,
     CGANOversampler,
@@ -38,6 +40,7 @@ OVERSAMPLERS: dict[str, type[BaseOversampler]] = {
     "wgan-gp": WGANGPOversampler,
     "wcgan": WCGANOversampler,
     "acgan": ACGANOversampler,
+    "diffusion": DiffusionOversampler,
 }
 
 
@@ -53,9 +56,12 @@ __all__ = [
     "ACGANOversampler",
     "BaseOversampler",
     "CGANOversampler",
+    "DiffusionOversampler",
+    "DiffusionRowGenerator",
     "FeatureSchema",
     "GANOversampler",
     "NoOversampler",
+    "RowGenerator",
     "SMOTEOversampler",
     "SyntheticRowGenerator",
     "TabularTransform",

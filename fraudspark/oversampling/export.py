@@ -2,8 +2,11 @@
 
 The bytes are a zip archive with no pickle inside, so loading runs no foreign code::
 
-    generator.json          method, architecture, labels, the transform's parameters
-    weights/<name>.npy      one array per generator tensor (numpy format, allow_pickle=False)
+    generator.json          format, version, architecture ("gan" or "diffusion"), method,
+                            labels, the network's shape, the transform's parameters
+    weights/<name>.npy      one array per network tensor (numpy format, allow_pickle=False)
+
+Version 2 names the ``architecture``; version 1 archives (GANs only) still load.
 
 A Spark job broadcasts the bytes, calls :func:`load_generator` once per partition and
 ``sample(n, seed=partition_seed)`` there.
@@ -14,16 +17,69 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from fraudspark.oversampling.modes import ModeSpecificTransform
 from fraudspark.oversampling.networks import Generator, one_hot
 from fraudspark.oversampling.tabular import TabularTransform
 
 FORMAT = "fraudspark-generator"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+
+class RowGenerator(Protocol):
+    """What a Spark task needs of a trained generator, whatever its architecture."""
+
+    @property
+    def feature_names(self) -> list[str]: ...
+
+    def sample(self, n: int, seed: int, label: int | None = None) -> np.ndarray: ...
+
+    def to_bytes(self) -> bytes: ...
+
+
+def write_archive(metadata: dict[str, Any], state: Mapping[str, torch.Tensor]) -> bytes:
+    """``metadata`` (JSON-able, ``architecture`` among its keys) and a state dict as a zip
+    archive of JSON and ``.npy`` files (see the module docstring)."""
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, **metadata}
+    metadata["weights"] = list(state)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("generator.json", json.dumps(metadata, indent=2))
+        for name, tensor in state.items():
+            array = io.BytesIO()
+            np.save(array, tensor.detach().cpu().numpy(), allow_pickle=False)
+            archive.writestr(f"weights/{name}.npy", array.getvalue())
+    return buffer.getvalue()
+
+
+def read_archive(data: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The metadata and state dict of :func:`write_archive` output, without pickle.
+
+    Raises ValueError for another format or version.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        metadata: dict[str, Any] = json.loads(archive.read("generator.json"))
+        if metadata.get("format") != FORMAT or metadata.get("format_version") not in (
+            READABLE_VERSIONS
+        ):
+            raise ValueError(
+                f"not a {FORMAT} archive of version {READABLE_VERSIONS}: "
+                f"{metadata.get('format')} v{metadata.get('format_version')}"
+            )
+        state = {
+            name: torch.from_numpy(
+                np.load(io.BytesIO(archive.read(f"weights/{name}.npy")), allow_pickle=False)
+            )
+            for name in metadata["weights"]
+        }
+    metadata.setdefault("architecture", "gan")  # version 1
+    return metadata, state
 
 
 class SyntheticRowGenerator:
@@ -37,7 +93,7 @@ class SyntheticRowGenerator:
     def __init__(
         self,
         network: Generator,
-        transform: TabularTransform,
+        transform: TabularTransform | ModeSpecificTransform,
         labels: Sequence[int],
         label_weights: Sequence[float],
         *,
@@ -84,10 +140,8 @@ class SyntheticRowGenerator:
 
     def to_bytes(self) -> bytes:
         """The generator as a pickle-free zip archive (see the module docstring)."""
-        state = self.network.state_dict()
         metadata = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "architecture": "gan",
             "method": self.method,
             "noise_dim": self.network.noise_dim,
             "hidden_dims": self.hidden_dims,
@@ -95,39 +149,33 @@ class SyntheticRowGenerator:
             "labels": self.labels,
             "label_weights": self.label_weights,
             "transform": self.transform.to_json(),
-            "weights": list(state),
         }
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("generator.json", json.dumps(metadata, indent=2))
-            for name, tensor in state.items():
-                array = io.BytesIO()
-                np.save(array, tensor.detach().cpu().numpy(), allow_pickle=False)
-                archive.writestr(f"weights/{name}.npy", array.getvalue())
-        return buffer.getvalue()
+        return write_archive(metadata, self.network.state_dict())
 
 
-def load_generator(data: bytes) -> SyntheticRowGenerator:
-    """Rebuild a generator from :meth:`SyntheticRowGenerator.to_bytes` output, without pickle."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        metadata = json.loads(archive.read("generator.json"))
-        if metadata.get("format") != FORMAT or metadata.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"not a {FORMAT} v{FORMAT_VERSION} archive: "
-                f"{metadata.get('format')} v{metadata.get('format_version')}"
-            )
-        state = {
-            name: torch.from_numpy(
-                np.load(io.BytesIO(archive.read(f"weights/{name}.npy")), allow_pickle=False)
-            )
-            for name in metadata["weights"]
-        }
-    transform = TabularTransform.from_json(metadata["transform"])
+def load_generator(data: bytes) -> RowGenerator:
+    """Rebuild a generator (GAN or diffusion) from its ``to_bytes`` output, without pickle.
+
+    Raises ValueError for an archive of another format, version or architecture.
+    """
+    metadata, state = read_archive(data)
+    if metadata["architecture"] == "diffusion":
+        # Imported here: the diffusion module builds on this one.
+        from fraudspark.oversampling.diffusion import DiffusionRowGenerator
+
+        return DiffusionRowGenerator.from_archive(metadata, state)
+    if metadata["architecture"] != "gan":
+        raise ValueError(f"unknown generator architecture {metadata['architecture']!r}")
+    transform: TabularTransform | ModeSpecificTransform
+    if metadata["transform"].get("kind") == "mode-specific":
+        transform = ModeSpecificTransform.from_json(metadata["transform"])
+    else:
+        transform = TabularTransform.from_json(metadata["transform"])
     network = Generator(
         metadata["noise_dim"],
         len(metadata["labels"]) if metadata["conditional"] else 0,
         metadata["hidden_dims"],
-        len(transform.schema.columns),
+        transform.n_outputs,
     )
     network.load_state_dict(state)
     network.eval()

@@ -12,13 +12,20 @@ critic ``n_critic`` times before each. Every minibatch is drawn afresh (:class:`
 Learning rates fall linearly to zero over training.
 Progress goes to the ``fraudspark.oversampling.gan`` logger; per-epoch mean losses are kept in
 ``loss_history_``.
+
+Two options bring CTGAN's recipe (Xu et al., 2019; :mod:`~fraudspark.oversampling.modes`) to
+every variant without changing its loss: ``representation="mode-specific"`` (each continuous
+column as a Gaussian-mixture mode + offset, flags as one-hot pairs; generator outputs pass
+through tanh / Gumbel-softmax while training) and ``pac`` > 1 (PacGAN: the discriminator scores
+packs of ``pac`` rows; not for ACGAN, whose per-row class head has no meaning for a pack).
+Defaults keep the original representation and no packing.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,11 +37,13 @@ from torch.nn import functional as F
 
 from fraudspark.oversampling.base import BaseOversampler
 from fraudspark.oversampling.export import SyntheticRowGenerator
+from fraudspark.oversampling.modes import ModeSpecificTransform
 from fraudspark.oversampling.networks import (
     AuxiliaryDiscriminator,
     Discriminator,
     Generator,
     MinibatchSampler,
+    PackedDiscriminator,
     gradient_penalty,
     one_hot,
 )
@@ -43,6 +52,7 @@ from fraudspark.oversampling.tabular import TabularTransform
 logger = logging.getLogger(__name__)
 
 Condition = Literal["class", "subtype"]
+Representation = Literal["standard", "mode-specific"]
 
 
 @dataclass
@@ -68,6 +78,8 @@ class _Training:
     rng: torch.Generator
     batch_size: int
     condition_dim: int
+    activate: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    pac: int = 1
 
     def real_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh minibatch of training rows and their label codes."""
@@ -84,7 +96,7 @@ class _Training:
     def fake_rows(self, codes: torch.Tensor) -> torch.Tensor:
         noise = torch.randn(len(codes), self.generator.noise_dim, generator=self.rng)
         rows: torch.Tensor = self.generator(noise, self.condition(codes))
-        return rows
+        return rows if self.activate is None else self.activate(rows, self.rng)
 
 
 class GANOversampler(BaseOversampler):
@@ -111,12 +123,16 @@ class GANOversampler(BaseOversampler):
         generator_learning_rate: float = 2e-4,
         discriminator_learning_rate: float = 2e-4,
         log_every: int = 10,
+        representation: Representation = "standard",
+        pac: int = 1,
     ) -> None:
         super().__init__(
             sampling_ratio=sampling_ratio,
             random_state=random_state,
             feature_names=feature_names,
         )
+        self.representation = representation
+        self.pac = pac
         self.epochs = epochs
         self.batch_size = batch_size
         self.noise_dim = noise_dim
@@ -144,11 +160,26 @@ class GANOversampler(BaseOversampler):
     def _train(
         self, X: np.ndarray, y: np.ndarray, init_seed: int, train_seed: int
     ) -> SyntheticRowGenerator:
-        if min(self.epochs, self.batch_size, self.log_every) < 1:
-            raise ValueError("epochs, batch_size and log_every must be positive")
+        if min(self.epochs, self.batch_size, self.log_every, self.pac) < 1:
+            raise ValueError("epochs, batch_size, log_every and pac must be positive")
+        if self.batch_size % self.pac:
+            raise ValueError(f"batch_size {self.batch_size} must be a multiple of pac {self.pac}")
         labelled = self._training_labels(X, y, train_seed)
-        transform = TabularTransform.fit(labelled.rows, self.schema_)
-        n_features = X.shape[1]
+        transform: TabularTransform | ModeSpecificTransform
+        if self.representation == "standard":
+            transform = TabularTransform.fit(labelled.rows, self.schema_)
+            encoded = transform.transform(labelled.rows)
+            activate = None
+        elif self.representation == "mode-specific":
+            transform, encoded = ModeSpecificTransform.fit_encode(
+                labelled.rows, self.schema_, train_seed
+            )
+            activate = transform.activate
+        else:
+            raise ValueError(
+                f"representation must be 'standard' or 'mode-specific', got {self.representation!r}"
+            )
+        n_features = transform.n_outputs
         condition_dim = len(labelled.labels) if self.conditional else 0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
@@ -161,11 +192,13 @@ class GANOversampler(BaseOversampler):
             discriminator,
             generator_optimizer,
             discriminator_optimizer,
-            torch.as_tensor(transform.transform(labelled.rows), dtype=torch.float32),
+            torch.as_tensor(encoded, dtype=torch.float32),
             MinibatchSampler(labelled.codes, rng),
             rng,
             self.batch_size,
             condition_dim,
+            activate,
+            self.pac,
         )
         generator.train()
         discriminator.train()
@@ -210,7 +243,10 @@ class GANOversampler(BaseOversampler):
         )
 
     def _discriminator(self, n_features: int, n_labels: int) -> nn.Module:
-        return Discriminator(n_features, n_labels if self.conditional else 0, self.hidden_dims)
+        condition_dim = n_labels if self.conditional else 0
+        if self.pac > 1:
+            return PackedDiscriminator(n_features, condition_dim, self.hidden_dims, self.pac)
+        return Discriminator(n_features, condition_dim, self.hidden_dims)
 
     def _optimizers(
         self, generator: nn.Module, discriminator: nn.Module
@@ -393,6 +429,7 @@ class WGANGPOversampler(WGANOversampler):
             fake,
             weight=self.gp_weight,
             generator=training.rng,
+            pac=training.pac,
         )
         return penalty - wasserstein, {
             "wasserstein": wasserstein.item(),
@@ -417,6 +454,8 @@ class ACGANOversampler(_ConditionalGAN):
     method = "acgan"
 
     def _discriminator(self, n_features: int, n_labels: int) -> nn.Module:
+        if self.pac > 1:
+            raise ValueError("ACGAN classifies single rows: pac must be 1")
         return AuxiliaryDiscriminator(n_features, n_labels, self.hidden_dims)
 
     def _train_step(self, training: _Training) -> dict[str, float]:

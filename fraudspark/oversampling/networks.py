@@ -74,6 +74,31 @@ class Discriminator(nn.Module):
         return scores.squeeze(1)
 
 
+class PackedDiscriminator(nn.Module):
+    """PacGAN (Lin et al., NeurIPS 2018): the discriminator scores packs of ``pac`` rows.
+
+    Consecutive rows of a batch (and their conditions) are concatenated, ``(n, d) -> (n / pac,
+    pac d)``, and scored jointly, so a generator that collapses to a few modes produces packs
+    visibly less diverse than real ones. ``n`` must be a multiple of ``pac``. One score per pack.
+    """
+
+    def __init__(
+        self, n_features: int, condition_dim: int, hidden_dims: Sequence[int], pac: int
+    ) -> None:
+        super().__init__()
+        self.pac = pac
+        self.inner = Discriminator(n_features * pac, condition_dim * pac, hidden_dims)
+
+    def pack(self, rows: torch.Tensor) -> torch.Tensor:
+        if rows.shape[0] % self.pac:
+            raise ValueError(f"a batch of {rows.shape[0]} rows is not a multiple of pac {self.pac}")
+        return rows.reshape(rows.shape[0] // self.pac, rows.shape[1] * self.pac)
+
+    def forward(self, rows: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        scores: torch.Tensor = self.inner(self.pack(rows), self.pack(condition))
+        return scores
+
+
 class AuxiliaryDiscriminator(nn.Module):
     """ACGAN's discriminator: a real/fake logit and class logits from one shared body."""
 
@@ -95,18 +120,23 @@ def gradient_penalty(
     *,
     weight: float = 10.0,
     generator: torch.Generator | None = None,
+    pac: int = 1,
 ) -> torch.Tensor:
     """WGAN-GP's ``weight * mean_i (||grad D(x_i)||_2 - 1)^2`` on interpolates ``x_i``.
 
     Each interpolate ``x_i = e_i real_i + (1 - e_i) fake_i`` has its own ``e_i ~ U(0, 1)`` and its
     own gradient norm: the penalty is per sample, not one norm over the whole batch's gradient.
     ``critic`` maps rows to one score per row; the graph is kept so the penalty trains the critic.
+    With PacGAN packs (``pac`` > 1, ``critic`` scoring packs of ``pac`` consecutive rows) the
+    sample is the pack: one ``e`` and one gradient norm per pack, as in CTGAN.
     """
-    mix = torch.rand(real.shape[0], 1, generator=generator, dtype=real.dtype)
+    mix = torch.rand(real.shape[0] // pac, 1, generator=generator, dtype=real.dtype)
+    mix = mix.repeat_interleave(pac, dim=0)
     interpolates = (mix * real + (1 - mix) * fake).requires_grad_(True)
-    # Scores of different rows are independent, so the gradient of their sum is per-row.
+    # Scores of different samples are independent, so the gradient of their sum is per-sample.
     (gradients,) = torch.autograd.grad(critic(interpolates).sum(), interpolates, create_graph=True)
-    penalty: torch.Tensor = weight * ((gradients.norm(2, dim=1) - 1) ** 2).mean()
+    per_sample = gradients.reshape(real.shape[0] // pac, real.shape[1] * pac)
+    penalty: torch.Tensor = weight * ((per_sample.norm(2, dim=1) - 1) ** 2).mean()
     return penalty
 
 

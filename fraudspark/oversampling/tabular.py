@@ -175,6 +175,11 @@ class TabularTransform:
         standard = (unscaled - center) / scale
         return cls(schema, center, scale, standard.min(axis=0), standard.max(axis=0))
 
+    @property
+    def n_outputs(self) -> int:
+        """Width of a generator's output in this space: one value per column."""
+        return len(self.schema.columns)
+
     def transform(self, rows: np.ndarray) -> np.ndarray:
         standard: np.ndarray = (_unscaled(rows, self.schema) - self.center) / self.scale
         return standard
@@ -194,6 +199,7 @@ class TabularTransform:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "kind": "standard",
             "schema": self.schema.to_json(),
             "center": self.center.tolist(),
             "scale": self.scale.tolist(),
