@@ -51,12 +51,12 @@ GAN_METHODS = {"gan", "cgan", "wgan", "wgan-gp", "wcgan", "acgan"}
 
 def build(args: argparse.Namespace) -> None:
     from fraudspark.config import GeneratorConfig, load_config
-    from fraudspark.features.pipeline import compute_features
+    from fraudspark.features.model_inputs import model_inputs
     from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
-    from fraudspark.generator import generate_transactions, write_raw
     from fraudspark.ingest import ingest_transactions
-    from fraudspark.scoring.spark import model_inputs
+    from fraudspark.pipelines.features import compute_features
     from fraudspark.session import build_spark
+    from fraudspark.simulate.generator import generate_transactions, write_raw
 
     directory = tempfile.mkdtemp(prefix="bench-quality-")
     config = load_config(lakehouse=f"{directory}/lakehouse")

@@ -26,7 +26,7 @@ from fraudspark.oversampling.diffusion import (
     cosine_alpha_bars,
     timestep_embedding,
 )
-from fraudspark.oversampling.job import chunk_seed, generated_rows
+from fraudspark.pipelines.oversample import chunk_seed, generated_rows
 from tests.test_oversampling import FEATURES, NO_VIOLATIONS, feature_rows, fraud_training_set
 
 BRIEF = {"steps": 20, "batch_size": 32, "n_timesteps": 10, "hidden_dims": (16,), "embedding_dim": 8}
