@@ -33,6 +33,9 @@ class SparkConfig(_Strict):
     shuffle_partitions: int = Field(default=8, ge=1)
     driver_memory: str = "4g"
     ui_enabled: bool = False
+    # Where the Delta jars are kept once Ivy has resolved them (spark.jars.packages) on the first
+    # start; later starts pass them as spark.jars and skip Ivy. None: resolve with Ivy every time.
+    jars_dir: str | None = "~/.cache/fraudspark/jars"
     # Anything else Spark accepts, passed through verbatim.
     extra: dict[str, str] = Field(default_factory=dict)
 
