@@ -169,7 +169,9 @@ def ivy_seconds(run: ProcessRun) -> float | None:
     return None if start is None or end is None else end - start
 
 
-def run_round(variants: list[Variant], lakehouse: str, results: dict[str, VariantResult]) -> None:
+def run_round(
+    variants: list[Variant], lakehouse: str, results: dict[str, VariantResult], with_cli: bool
+) -> None:
     for variant in variants:
         env = environment(variant)
         result = results[variant.label]
@@ -193,6 +195,8 @@ def run_round(variants: list[Variant], lakehouse: str, results: dict[str, Varian
         result.probe_wall.append(run.sample.wall_s)
         result.probe_cpu.append(run.sample.cpu_s)
         result.others_cores.append(run.sample.others_cores)
+        if not with_cli:
+            continue
         command = [sys.executable, "-m", "fraudspark.cli", "sql", PROBE_QUERY]
         command += ["--lakehouse", lakehouse]
         cli = run_process(f"{variant.label}: cli", command, env=env, cwd=tempfile.gettempdir())
@@ -242,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lakehouse", required=True, help="a lakehouse with the tables")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-cli", action="store_true", help="only the probe processes")
     parser.add_argument(
         "--variant",
         action="append",
@@ -255,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{machine_line()}; variants: {', '.join(v.label for v in variants)}")
     for number in range(1, parsed.rounds + 1):
         log(f"round {number} of {parsed.rounds}")
-        run_round(variants, lakehouse, results)
+        run_round(variants, lakehouse, results, not parsed.no_cli)
     report(variants, results, "python bench/startup.py " + " ".join(args))
     return 0
 
