@@ -261,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     for number in range(1, parsed.rounds + 1):
         log(f"round {number} of {parsed.rounds}")
         run_round(variants, lakehouse, results, not parsed.no_cli)
-    report(variants, results, "python bench/startup.py " + " ".join(args))
+        # After every round, so a long run on a busy machine still reports what it measured.
+        report(variants, results, "python bench/startup.py " + " ".join(args))
     return 0
 
 
