@@ -24,7 +24,15 @@ ML = [
     "matplotlib>=3.8",
     "scipy>=1.11",
 ]
-DEV = ["pytest>=8", "ruff>=0.6", "mypy>=1.10", "duckdb>=1.1", "pandas-stubs", "types-PyYAML"]
+DEV = [
+    "pytest>=8",
+    "ruff>=0.6",
+    "mypy>=1.10",
+    "duckdb>=1.1",
+    "pandas-stubs",
+    "types-PyYAML",
+    "psutil>=5.9",  # bench/timing.py: CPU of process trees, machine load
+]
 
 setup(
     name="fraudspark",
