@@ -34,6 +34,7 @@ DEV = [
     "pandas-stubs",
     "types-PyYAML",
     "uv>=0.9",  # `make lock`: requirements.lock from the ranges above
+    "psutil>=5.9",  # bench/timing.py: CPU of process trees, machine load
 ]
 
 setup(

@@ -45,7 +45,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -57,6 +56,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
+from timing import Sample, log, machine_line, measure, parse_size, run_process
 
 from fraudspark.config import Config, FeatureConfig, load_config
 from fraudspark.features.definitions import (
@@ -94,98 +94,10 @@ DAYS = 180
 SEED = 42
 # Every dataset ends on this day, so a nightly run for it reads the same calendar month.
 LAST_DAY = date(2025, 6, 29)
-SIZE_UNITS = {"K": 1_000, "M": 1_000_000}
 REL_TOL = 1e-9
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def log(message: str) -> None:
-    stamp = datetime.now().strftime("%H:%M:%S")
-    print(f"[{stamp}] {message}", flush=True)
-
-
-def load1() -> float:
-    return os.getloadavg()[0]
-
-
-def parse_size(text: str) -> int:
-    text = text.strip().upper()
-    unit = SIZE_UNITS.get(text[-1:], 1)
-    number = text[:-1] if text[-1:] in SIZE_UNITS else text
-    return int(float(number) * unit)
-
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu_ticks(root: int) -> dict[int, int]:
-    """utime + stime (clock ticks) of ``root`` and each of its live descendants, by pid."""
-    cpu: dict[int, int] = {}
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        pid, ppid = int(entry), int(fields[1])
-        cpu[pid] = int(fields[11]) + int(fields[12])
-        children.setdefault(ppid, []).append(pid)
-    tree: dict[int, int] = {}
-    stack = [root]
-    while stack:
-        pid = stack.pop()
-        if pid in cpu:
-            tree[pid] = cpu[pid]
-        stack += children.get(pid, [])
-    return tree
-
-
-class CpuMeter:
-    """CPU seconds used by this process and its descendants while the meter runs.
-
-    That covers the DuckDB threads (in this process), the Spark JVM (a child) and Spark's
-    Python workers (children of the JVM's daemon). Spark's daemon ignores SIGCHLD, so the time
-    of a worker that exits is not added to any parent: the tree is therefore sampled every
-    ``interval`` seconds and each process's last reading kept, losing at most one interval of
-    a worker that exits between samples. Unlike wall time, CPU time barely depends on how many
-    other processes share the cores.
-    """
-
-    def __init__(self, interval: float = 0.2) -> None:
-        self.interval = interval
-        self._root = os.getpid()
-        self._start: dict[int, int] = {}
-        self._last: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> None:
-        self._last.update(_tree_cpu_ticks(self._root))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def __enter__(self) -> CpuMeter:
-        self._start = _tree_cpu_ticks(self._root)
-        self._last = dict(self._start)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-    @property
-    def seconds(self) -> float:
-        ticks = sum(last - self._start.get(pid, 0) for pid, last in self._last.items())
-        return ticks / _CLOCK_TICKS
 
 
 @dataclass
@@ -193,6 +105,13 @@ class Timing:
     seconds: list[float] = field(default_factory=list)
     cpu_seconds: list[float] = field(default_factory=list)
     load_before: list[float] = field(default_factory=list)
+    others_cores: list[float] = field(default_factory=list)
+
+    def add(self, sample: Sample) -> None:
+        self.seconds.append(sample.wall_s)
+        self.cpu_seconds.append(sample.cpu_s)
+        self.load_before.append(sample.load_before)
+        self.others_cores.append(sample.others_cores)
 
     @property
     def median(self) -> float:
@@ -204,17 +123,11 @@ class Timing:
 
 
 def timed(label: str, action: Callable[[], Any], timing: Timing | None = None) -> Any:
-    timing = timing if timing is not None else Timing()
-    load = load1()
-    with CpuMeter() as meter:
-        started = time.perf_counter()
-        result = action()
-        elapsed = time.perf_counter() - started
-    cpu = meter.seconds
-    timing.seconds.append(elapsed)
-    timing.cpu_seconds.append(cpu)
-    timing.load_before.append(load)
-    log(f"{label}: {elapsed:.1f} s wall, {cpu:.1f} s CPU (load before {load:.2f})")
+    """Run ``action`` in this process (bench/timing.py: wall, CPU of this process tree, the
+    CPU other processes used meanwhile) and add the sample to ``timing``."""
+    result, sample = measure(label, action)
+    if timing is not None:
+        timing.add(sample)
     return result
 
 
@@ -621,6 +534,91 @@ def bench_nightly(
     return NightlyResult(label, dataset.spec.days, dataset.rows, LAST_DAY, full, nightly)
 
 
+# --------------------------------------------------------------------------- whole processes
+
+
+@dataclass
+class ProcessResult:
+    label: str
+    rows: int
+    fraudspark: Timing
+    duckdb: Timing
+    agreement: Agreement
+
+
+def duckdb_process(query_file: str, out: str, threads: str, workdir: str) -> None:
+    """The DuckDB side as its own OS process: connect, run the windowed query, write Parquet."""
+    con = duckdb_connect(int(threads), Path(workdir))
+    duckdb_run(con, Path(query_file).read_text(), Path(out))
+    con.close()
+
+
+def bench_processes(
+    dataset: Dataset, files: list[str], repeat: int, conf: str, threads: int, workdir: Path
+) -> ProcessResult:
+    """Each side as one fresh OS process started from here, as a user starts it: the CLI
+    ``fraudspark features --full`` (session start, JVM warm-up and all) and a Python process
+    running the DuckDB query. The feature tables are deleted (untimed) before each run."""
+    config, root, label = dataset.config, dataset.root, dataset.spec.label
+    env = dict(os.environ, PYTHONPATH=str(REPO), FRAUDSPARK_CONF=conf, TZ="UTC")
+    query_file = root / "duckdb_windowed.sql"
+    query_file.write_text(duckdb_windowed_query(config.features, files))
+    duck_out = root / "duckdb_windowed_process"
+    fraudspark_timing, duck_timing = Timing(), Timing()
+    for i in range(repeat):
+        run_label = f" (run {i + 1}/{repeat})" if repeat > 1 else ""
+        drop_feature_tables(config)
+        command = [sys.executable, "-m", "fraudspark.cli", "features", "--full"]
+        command += ["--conf", conf, "--lakehouse", config.lakehouse_root]
+        run = run_process(f"{label}: fraudspark features --full process{run_label}", command, env)
+        fraudspark_timing.add(run.sample)
+        log(f"{label}: {run.stdout_text.strip().splitlines()[-1] if run.stdout else ''}")
+        command = [sys.executable, __file__, "duckdb-process", str(query_file), str(duck_out)]
+        command += [str(threads), str(workdir)]
+        run = run_process(f"{label}: DuckDB process{run_label}", command, env)
+        duck_timing.add(run.sample)
+    con = duckdb_connect(threads, workdir)
+    spark_files = sorted(
+        str(p) for p in Path(table_path(config, FEATURES_WINDOWED)).rglob("*.parquet")
+    )
+    agreement = compare(con, spark_files, duck_out, config.features)
+    con.close()
+    log(
+        f"{label}: whole-process results {'agree' if agreement.agree else 'DISAGREE'}: "
+        f"{agreement.mismatching_rows} mismatching rows"
+    )
+    return ProcessResult(label, dataset.rows, fraudspark_timing, duck_timing, agreement)
+
+
+def print_process_report(results: list[ProcessResult], threads: int, command: str) -> None:
+    print()
+    print(f"# Feature benchmark (whole processes): {command}")
+    print(f"# {machine_line()}; DuckDB threads = {threads}")
+    print(
+        "# wall = fork to exit; cpu = CPU seconds of the process tree; others = cores other "
+        "processes kept busy meanwhile (the machine's load)"
+    )
+    header = (
+        f"{'size':<5} {'rows':>10} {'fraudspark wall/cpu':>20} {'DuckDB wall/cpu':>17} "
+        f"{'ratio wall':>10} {'ratio cpu':>9} {'others':>6} {'results':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        others = statistics.mean(r.fraudspark.others_cores + r.duckdb.others_cores)
+        print(
+            f"{r.label:<5} {r.rows:>10,} {r.fraudspark.median:>9.1f}s/{r.fraudspark.cpu:>7.1f}s "
+            f"{r.duckdb.median:>8.1f}s/{r.duckdb.cpu:>6.1f}s "
+            f"{r.fraudspark.median / r.duckdb.median:>10.2f} "
+            f"{r.fraudspark.cpu / r.duckdb.cpu:>9.2f} {others:>6.2f} "
+            f"{'agree' if r.agreement.agree else 'DISAGREE':>8}"
+        )
+    print(
+        "DuckDB computes the windowed features only; the fraudspark job also computes and "
+        "writes the monthly features."
+    )
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -629,14 +627,19 @@ def _verdict(value: float, limit: float) -> str:
 
 
 def print_report(
-    sizes: list[SizeResult], nightly: list[NightlyResult], threads: int, command: str
+    sizes: list[SizeResult],
+    nightly: list[NightlyResult],
+    threads: int,
+    command: str,
+    shape: tuple[int, int, int] = (CUSTOMERS, TERMINALS, DAYS),
 ) -> None:
     """The side-by-side tables (wall and CPU seconds) and the targets' verdicts."""
+    customers, terminals, days = shape
     print()
-    print(f"# Feature benchmark: {command}")
+    print(f"# Feature benchmark (warm, one session): {command}")
     print(
         f"# Spark local[*] = {threads} cores, DuckDB {duckdb.__version__} threads = {threads}; "
-        f"{CUSTOMERS:,} customers, {TERMINALS:,} terminals, {DAYS} days; "
+        f"{customers:,} customers, {terminals:,} terminals, {days} days; "
         f"load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     print("# wall = elapsed seconds; cpu = CPU seconds of this process tree (JVM, workers, DuckDB)")
@@ -763,8 +766,21 @@ def write_json(
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["duckdb-process"]:
+        duckdb_process(*args_list[1:5])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1M,5M", help="target row counts, e.g. 1M,5M")
+    parser.add_argument("--sizes", "--rows", default="1M,5M", help="target row counts, e.g. 1M,5M")
+    parser.add_argument("--customers", type=int, default=CUSTOMERS)
+    parser.add_argument("--terminals", type=int, default=TERMINALS)
+    parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument(
+        "--mode",
+        choices=["warm", "process", "both"],
+        default="warm",
+        help="warm: timed code in one session; process: each side one fresh OS process",
+    )
     parser.add_argument(
         "--workdir",
         default=str(Path(tempfile.gettempdir()) / "fraudspark-bench"),
@@ -774,51 +790,72 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per size (median)")
     parser.add_argument("--skip-nightly", action="store_true")
     parser.add_argument("--nightly-repeat", type=int, default=3)
-    args = parser.parse_args(argv)
-    command = "python bench/features.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(args_list)
+    command = "python bench/features.py " + " ".join(args_list)
 
     os.environ["TZ"] = "UTC"
     time.tzset()
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     base = load_config(args.conf, lakehouse=str(workdir / "unused-lakehouse"))
+    shape = (args.customers, args.terminals, args.days)
     specs = sorted(
-        (
-            DatasetSpec(label.strip(), parse_size(label), CUSTOMERS, TERMINALS, DAYS)
-            for label in args.sizes.split(",")
-        ),
+        (DatasetSpec(label.strip(), parse_size(label), *shape) for label in args.sizes.split(",")),
         key=lambda s: s.target_rows,
     )
-    log(f"load average {os.getloadavg()}; starting Spark ({base.spark.master})")
+    log(f"{machine_line()}; starting Spark ({base.spark.master})")
     spark = build_spark(base)
     threads = spark.sparkContext.defaultParallelism
-    con = duckdb_connect(threads, workdir)
     log(f"Spark {spark.version} with {threads} cores; DuckDB {duckdb.__version__}")
 
     datasets = [prepare_dataset(spark, base, spec, workdir) for spec in specs]
-    warm_up(spark, con, datasets[0], workdir)
-    sizes = [bench_size(spark, con, d, args.repeat) for d in datasets]
-
-    nightly: list[NightlyResult] = []
-    if not args.skip_nightly:
-        largest, result = datasets[-1], sizes[-1]
-        nightly.append(bench_nightly(spark, largest, args.nightly_repeat, result.spark_full))
-        doubled_spec = DatasetSpec(
-            f"{largest.spec.label}x2d",
-            math.ceil(largest.rows * 2),
-            largest.spec.customers,
-            largest.spec.terminals,
-            largest.spec.days * 2,
-        )
-        # Same customers and daily rate, twice the days: the same traffic, a longer history.
-        doubled = prepare_dataset(spark, base, doubled_spec, workdir, rate=largest.tx_per_day_max)
-        nightly.append(bench_nightly(spark, doubled, args.nightly_repeat, None))
-
-    print_report(sizes, nightly, threads, command)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    write_json(workdir / f"results-{stamp}.json", sizes, nightly, command)
-    con.close()
-    spark.stop()
+    if args.mode in ("warm", "both"):
+        con = duckdb_connect(threads, workdir)
+        warm_up(spark, con, datasets[0], workdir)
+        sizes = [bench_size(spark, con, d, args.repeat) for d in datasets]
+        nightly: list[NightlyResult] = []
+        if not args.skip_nightly:
+            largest, result = datasets[-1], sizes[-1]
+            nightly.append(bench_nightly(spark, largest, args.nightly_repeat, result.spark_full))
+            doubled_spec = DatasetSpec(
+                f"{largest.spec.label}x2d",
+                math.ceil(largest.rows * 2),
+                largest.spec.customers,
+                largest.spec.terminals,
+                largest.spec.days * 2,
+            )
+            # Same customers and daily rate, twice the days: the same traffic, a longer history.
+            doubled = prepare_dataset(
+                spark, base, doubled_spec, workdir, rate=largest.tx_per_day_max
+            )
+            nightly.append(bench_nightly(spark, doubled, args.nightly_repeat, None))
+        print_report(sizes, nightly, threads, command, shape)
+        write_json(workdir / f"results-{stamp}.json", sizes, nightly, command)
+        con.close()
+    processes: list[ProcessResult] = []
+    if args.mode in ("process", "both"):
+        files = {d.spec.name: transaction_files(spark, d.config) for d in datasets}
+        spark.stop()  # the timed processes start their own; this one would only hold memory
+        processes = [
+            bench_processes(d, files[d.spec.name], args.repeat, args.conf, threads, workdir)
+            for d in datasets
+        ]
+        print_process_report(processes, threads, command)
+        path = workdir / f"results-process-{stamp}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "command": command,
+                    "machine": machine_line(),
+                    "sizes": [asdict(r) for r in processes],
+                },
+                indent=2,
+            )
+        )
+        log(f"results written to {path}")
+    else:
+        spark.stop()
     return 0
 
 

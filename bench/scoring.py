@@ -53,6 +53,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
+from timing import log, measure, parse_size
 
 from fraudspark.config import Config, load_config
 from fraudspark.features.model_inputs import model_inputs
@@ -70,45 +71,6 @@ START = date(2025, 3, 1)
 DAYS = 30
 PASSTHROUGH = ["tx_id", "tx_ts", "tx_date", "customer_id", "terminal_id"]
 TRAIN_ROWS = 50_000
-SIZE_UNITS = {"K": 1_000, "M": 1_000_000}
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def parse_size(text: str) -> int:
-    text = text.strip().upper()
-    if text[-1:] in SIZE_UNITS:
-        return int(float(text[:-1]) * SIZE_UNITS[text[-1]])
-    return int(text)
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds (user + system, reaped children included) of ``root`` and its descendants.
-
-    Spark's JVM, its Python daemon and workers all descend from this process, so the
-    difference around a run is the CPU the run took, whatever else the machine is doing.
-    """
-    ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parents[pid] = int(fields[1])
-        cpu[pid] = sum(int(value) for value in fields[11:15]) / ticks
-    total, frontier = 0.0, [root]
-    while frontier:
-        pid = frontier.pop()
-        total += cpu.get(pid, 0.0)
-        frontier += [child for child, parent in parents.items() if parent == pid]
-    return total
 
 
 @dataclass
@@ -128,19 +90,10 @@ class Timing:
 
 
 def timed(label: str, rows: int, action: Callable[[], None], timing: Timing) -> None:
-    """Run ``action`` once and record its wall time and the CPU time of this process tree."""
-    load = os.getloadavg()[0]
-    cpu_before = tree_cpu_seconds(os.getpid())
-    started = time.perf_counter()
-    action()
-    record(
-        label,
-        rows,
-        timing,
-        time.perf_counter() - started,
-        tree_cpu_seconds(os.getpid()) - cpu_before,
-        load,
-    )
+    """Run ``action`` once; record its wall time and the CPU time of this process tree
+    (bench/timing.py: Spark's JVM and Python workers included)."""
+    _, sample = measure(label, action, quiet=True)
+    record(label, rows, timing, sample.wall_s, sample.cpu_s, sample.load_before)
 
 
 def record(label: str, rows: int, timing: Timing, wall: float, cpu: float, load: float) -> None:

@@ -33,6 +33,9 @@ class SparkConfig(_Strict):
     shuffle_partitions: int = Field(default=8, ge=1)
     driver_memory: str = "4g"
     ui_enabled: bool = False
+    # Where the Delta jars are kept once Ivy has resolved them (spark.jars.packages) on the first
+    # start; later starts pass them as spark.jars and skip Ivy. None: resolve with Ivy every time.
+    jars_dir: str | None = "~/.cache/fraudspark/jars"
     # Anything else Spark accepts, passed through verbatim.
     extra: dict[str, str] = Field(default_factory=dict)
 
@@ -256,6 +259,9 @@ class NightlyConfig(_Strict):
     lock_settle_seconds: float = Field(default=5, ge=0)
     # None: <lakehouse root>/_locks (the root must then be a file system path).
     lock_dir: str | None = None
+    # Run table maintenance (OPTIMIZE, then VACUUM that keeps every recorded version readable)
+    # as the night's last step; `fraudspark maintain` runs it on demand.
+    maintain: bool = False
 
 
 class Config(_Strict):

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nightly": ("nightly", "one night: ingest, labels, features, score, monitor"),
     "backfill": ("backfill", "run the nightly pipeline for a range of days"),
     "demo": ("demo", "the README's end-to-end demonstration"),
+    "maintain": ("maintain", "OPTIMIZE and VACUUM the tables, keeping recorded versions"),
     "migrate": ("migrate", "bring an existing lakehouse to the current table schemas"),
 }
 

@@ -9,7 +9,10 @@ keep in step.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -25,23 +28,64 @@ def table_exists(spark: SparkSession, config: Config, table: Table) -> bool:
     return bool(DeltaTable.isDeltaTable(spark, table_path(config, table)))
 
 
-def register_table(spark: SparkSession, config: Config, table: Table) -> None:
+def register_table(
+    spark: SparkSession, config: Config, table: Table, drop_first: bool = True
+) -> None:
     """Point ``fraud.<name>`` at the table's Delta directory.
 
     The catalog entry is external (dropping it never touches data) and is re-created, so a
-    session that switches lakehouse roots sees the right data.
+    session that switches lakehouse roots sees the right data. ``drop_first=False`` skips the
+    drop when the caller knows the name is not in the catalog.
     """
     name = qualified_name(config, table)
-    spark.sql(f"DROP TABLE IF EXISTS {name}")
+    if drop_first:
+        spark.sql(f"DROP TABLE IF EXISTS {name}")
     spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{table_path(config, table)}'")
+    _REGISTERED.setdefault(_session_key(spark), {})[table.name] = table_path(config, table)
 
 
-def register_tables(spark: SparkSession, config: Config) -> None:
-    """Create the database and register every table that exists under the lakehouse root."""
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {config.lakehouse.database}")
+def _has_commits(spark: SparkSession, config: Config, table: Table) -> bool:
+    """Whether a table has at least one Delta commit; on a local lakehouse a directory listing
+    (no Delta log is loaded), elsewhere :func:`table_exists`."""
+    root = config.lakehouse_root
+    if "://" in root and not root.startswith("file:"):
+        return table_exists(spark, config, table)
+    log_dir = Path(urlparse(root).path if root.startswith("file:") else root) / table.name
+    try:
+        with os.scandir(log_dir / "_delta_log") as entries:
+            return any(e.name.endswith(".json") or ".checkpoint" in e.name for e in entries)
+    except OSError:
+        return False
+
+
+# Per Spark session (by its JVM object's identity): table name -> the location we registered.
+_REGISTERED: dict[int, dict[str, str]] = {}
+
+
+def _session_key(spark: SparkSession) -> int:
+    return int(spark._jsparkSession.hashCode())
+
+
+def register_tables(spark: SparkSession, config: Config) -> int:
+    """Create the database and register every table that exists under the lakehouse root;
+    return how many tables are registered.
+
+    A table this session already registered at the same location (and still in the catalog)
+    is left as it is: each registration loads the table's Delta log.
+    """
+    database = config.lakehouse.database
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+    in_catalog = {row["tableName"] for row in spark.sql(f"SHOW TABLES IN {database}").collect()}
+    known = _REGISTERED.get(_session_key(spark), {})
+    count = 0
     for table in ALL_TABLES:
-        if table_exists(spark, config, table):
-            register_table(spark, config, table)
+        if not _has_commits(spark, config, table):
+            continue
+        count += 1
+        if table.name in in_catalog and known.get(table.name) == table_path(config, table):
+            continue
+        register_table(spark, config, table, table.name in in_catalog)
+    return count
 
 
 def ensure_table(spark: SparkSession, config: Config, table: Table) -> None:

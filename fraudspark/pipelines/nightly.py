@@ -25,7 +25,7 @@ from fraudspark.lakehouse.tables import RUNS
 
 log = logging.getLogger(__name__)
 
-STEPS = ("ingest", "labels", "features", "score", "monitor")
+STEPS = ("ingest", "labels", "features", "score", "monitor", "maintain")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class NightInputs:
     labels: str | None = None  # late labels (tx_id, is_fraud) that arrived today
     source_format: str | None = None  # contract layout; default parquet
     mapping: str | None = None  # a source mapping (for the source and the labels)
+    maintain: bool = False  # run the maintain step even when nightly.maintain is off
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,23 @@ def _monitor(spark: SparkSession, config: Config, night: NightInputs) -> StepOut
     return StepOutcome(details=details)
 
 
+def _maintain(spark: SparkSession, config: Config, night: NightInputs) -> StepOutcome:
+    from fraudspark.pipelines.maintain import maintain
+
+    if not (config.nightly.maintain or night.maintain):
+        return StepOutcome("skipped", details={"reason": "nightly.maintain is off"})
+    report = maintain(spark, config)
+    details = {table.table: table.summary() for table in report.tables}
+    return StepOutcome(rows_in=len(report.tables), details=details)
+
+
 STEP_FUNCTIONS: Mapping[str, StepFunction] = {
     "ingest": _ingest,
     "labels": _labels,
     "features": _features,
     "score": _score,
     "monitor": _monitor,
+    "maintain": _maintain,
 }
 
 
