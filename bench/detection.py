@@ -39,12 +39,12 @@ from fraudspark.evaluation.protocol import (
 from fraudspark.features.model_inputs import model_inputs
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
 from fraudspark.features.training_data import training_frame
-from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import read_table_as_of
 from fraudspark.lakehouse.tables import TRANSACTIONS
 from fraudspark.models.training import TrainingConfig
 from fraudspark.pipelines.evaluate import evaluate_models, write_evaluations
 from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.session import build_spark
 from fraudspark.simulate.generator import generate_transactions, write_raw
 

@@ -24,11 +24,11 @@ import pandas as pd
 
 from fraudspark.config import GeneratorConfig, load_config
 from fraudspark.evaluation.protocol import ProtocolWindow
-from fraudspark.ingest import ingest_transactions
 from fraudspark.models.classifiers.mlp import ClassifierConfig
 from fraudspark.oversampling import OVERSAMPLERS
 from fraudspark.pipelines.evaluate import evaluate_oversampling
 from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.session import build_spark
 from fraudspark.simulate.generator import generate_transactions, write_raw
 

@@ -53,8 +53,8 @@ def build(args: argparse.Namespace) -> None:
     from fraudspark.config import GeneratorConfig, load_config
     from fraudspark.features.model_inputs import model_inputs
     from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
-    from fraudspark.ingest import ingest_transactions
     from fraudspark.pipelines.features import compute_features
+    from fraudspark.pipelines.ingest import ingest_transactions
     from fraudspark.session import build_spark
     from fraudspark.simulate.generator import generate_transactions, write_raw
 

@@ -12,7 +12,6 @@ from pyspark.sql import functions as F
 from fraudspark.config import Config, GeneratorConfig
 from fraudspark.features.periods import history_start
 from fraudspark.features.store import feature_rows, model_feature_columns
-from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import read_table, register_tables
 from fraudspark.lakehouse.tables import (
     FEATURES_MONTHLY,
@@ -21,6 +20,7 @@ from fraudspark.lakehouse.tables import (
     TRANSACTIONS,
 )
 from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.pipelines.training_sets import build_training_set
 from fraudspark.simulate.generator import generate_transactions, scenario_counts, write_raw
 from tests.frames import assert_frames_equal

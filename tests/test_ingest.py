@@ -11,9 +11,10 @@ import pytest
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
-from fraudspark.ingest import IngestReport, MissingColumnsError, ingest_labels, ingest_transactions
+from fraudspark.ingest.sources import MissingColumnsError
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import QUARANTINE, TRANSACTIONS
+from fraudspark.pipelines.ingest import IngestReport, ingest_labels, ingest_transactions
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 HEADER = ["tx_id", "tx_ts", "customer_id", "terminal_id", "tx_amount", "is_fraud"]

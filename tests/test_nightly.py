@@ -10,11 +10,11 @@ import pytest
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
-from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import read_table, register_tables, table_exists
 from fraudspark.lakehouse.tables import SCORES
 from fraudspark.models.training import TrainingConfig
 from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.pipelines.nightly import (
     STEP_FUNCTIONS,
     NightInputs,

@@ -19,11 +19,11 @@ import yaml
 from pyspark.sql import SparkSession
 
 from fraudspark.config import DEFAULT_CONF, Config
-from fraudspark.ingest import ingest_transactions
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS
 from fraudspark.notebooks import parse_notebook, run_notebook, widget
 from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.pipelines.training_sets import build_training_set
 from fraudspark.simulate.generator import generate_transactions, write_raw
 from tests.frames import assert_frames_equal, assert_rows_equal
