@@ -31,7 +31,7 @@ from tests.frames import assert_frames_equal
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)
-GAN = {"ratio": 0.3, "seed": 4, "epochs": 3}
+GAN = {"ratio": 0.3, "seed": 4, "steps": 3}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -129,7 +129,7 @@ def test_the_command_prints_the_counts_and_the_leaderboard(
     oversample_training_set(spark, store, "late", "smote", ratio=0.3, seed=1)
     argv = ["--lakehouse", store.lakehouse_root, "--training-set", "late", "--method", "cgan"]
 
-    assert oversample_job.main([*argv, "--ratio", "0.3", "--epochs", "2"]) == 0
+    assert oversample_job.main([*argv, "--ratio", "0.3", "--steps", "2"]) == 0
 
     out = capsys.readouterr().out.splitlines()
     # The counts, every one read back from the tables.
@@ -145,7 +145,7 @@ def test_the_command_prints_the_counts_and_the_leaderboard(
     assert out[0] == (
         f"augmented training set 'late' / cgan: {original} original rows ({frauds} frauds) "
         f"+ {n_synthetic} synthetic = {written.count()} rows written, generator "
-        f"fraud-gan-cgan/{versions[0]}; {every.count() - written.count()} rows in other "
+        f"fraud-generator-cgan/{versions[0]}; {every.count() - written.count()} rows in other "
         f"partitions untouched"
     )
     assert written.count() == original + n_synthetic
@@ -172,7 +172,7 @@ def test_generated_rows_depend_on_the_seed_not_the_partitions(spark: SparkSessio
     X = np.column_stack([rng.lognormal(3, 1, 300), rng.integers(0, 5, 300)])
     y = np.r_[np.zeros(270), np.ones(30)]
     sampler = make_oversampler(
-        "gan", sampling_ratio=0.5, random_state=0, feature_names=["tx_amount", "nb_tx"], epochs=2
+        "gan", sampling_ratio=0.5, random_state=0, feature_names=["tx_amount", "nb_tx"], steps=2
     )
     sampler.fit_resample(X, y)
     payload = sampler.generator_bytes()  # type: ignore[attr-defined]
