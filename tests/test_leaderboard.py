@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from fraudspark.oversampling.paired import paired_comparison
+from fraudspark.evaluation.leaderboard import paired_comparison
 
 # Per seed, diffusion minus none: 0.05, 0.03, 0.07 (seed 3 only diffusion ran: left out).
 TABLE = pd.DataFrame(
