@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -261,7 +262,8 @@ def compare_best(
     if scored.empty:
         raise ValueError(f"no generative oversampling rows with {metric!r} to rank")
     means = scored.groupby(list(SETTING_COLUMNS), dropna=False, sort=False)[metric].mean()
-    model_name, oversampling, ratio = means.idxmax()
+    best: tuple[Any, Any, Any] = means.idxmax()  # type: ignore[assignment]
+    model_name, oversampling, ratio = best
     same_model = rows[rows["model_name"] == model_name]
     comparisons = []
     for baseline in baselines:

@@ -86,9 +86,7 @@ def migrate(spark: SparkSession, config: Config) -> MigrationReport:
         missing = [
             column
             for candidate, column in ADDED_COLUMNS
-            if candidate.name == table.name
-            and column not in rows.columns
-            and column not in current
+            if candidate.name == table.name and column not in rows.columns and column not in current
         ]
         if not pending and not missing:
             continue

@@ -266,7 +266,7 @@ def _synthesise(
         )
     generator_version = None
     if has_generator(method):
-        generator_bytes = sampler.generator_bytes()  # type: ignore[attr-defined]
+        generator_bytes = sampler.generator_bytes()
         if register:
             run = {"training_set": name, "training_set_version": str(version)}
             run |= {"seed": str(seed), "steps": str(steps)}
