@@ -1,4 +1,5 @@
-"""The paired comparison over seeds, on a hand-made table with figures worked out by hand."""
+"""The paired comparison over seeds and the one leaderboard, on hand-made tables with figures
+worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import math
 import pandas as pd
 import pytest
 
-from fraudspark.evaluation.leaderboard import paired_comparison
+from fraudspark.evaluation.leaderboard import (
+    compare_best,
+    format_leaderboard,
+    leaderboard,
+    paired_comparison,
+)
 
 # Per seed, diffusion minus none: 0.05, 0.03, 0.07 (seed 3 only diffusion ran: left out).
 TABLE = pd.DataFrame(
@@ -58,3 +64,74 @@ def test_the_comparison_is_antisymmetric() -> None:
 def test_tables_that_cannot_be_paired_are_refused(table: pd.DataFrame, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         paired_comparison(table, "diffusion", "none", "average_precision")
+
+
+# --- the one leaderboard ---------------------------------------------------------------------
+
+# Two classifiers, none (no ratio) and two methods at ratio 0.05, two seeds; figures chosen so
+# that means and population standard deviations are exact by hand.
+ROWS = pd.DataFrame(
+    {
+        "model_name": ["classifier-mlp"] * 6 + ["classifier-gbt"] * 6,
+        "oversampling": ["none", "none", "smote", "smote", "diffusion", "diffusion"] * 2,
+        "ratio": [None, None, 0.05, 0.05, 0.05, 0.05] * 2,
+        "seed": [0, 1] * 6,
+        "auc_roc": [0.80, 0.90, 0.70, 0.80, 0.85, 0.85, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
+        "average_precision": [0.40, 0.50, 0.30, 0.40, 0.50, 0.60,
+                              0.60, 0.70, 0.50, 0.50, 0.62, 0.64],
+        "cp_at_100": [0.2] * 12,
+        "two_sample_auc": [None, None, 0.7, 0.8, 0.6, 0.7, None, None, 0.7, 0.8, 0.6, 0.7],
+        "tstr_average_precision": [None] * 12,
+        "invalid_rows": [None, None, 0, 0, 2, 4, None, None, 0, 0, 2, 4],
+        "train_seconds": [1.0, 3.0] * 6,
+    }
+)  # fmt: skip
+
+
+def test_leaderboard_means_and_population_spread_per_setting() -> None:
+    board = leaderboard(ROWS)
+
+    assert list(zip(board["model_name"], board["oversampling"], strict=True)) == [
+        ("classifier-mlp", "none"), ("classifier-mlp", "smote"), ("classifier-mlp", "diffusion"),
+        ("classifier-gbt", "none"), ("classifier-gbt", "smote"), ("classifier-gbt", "diffusion"),
+    ]  # fmt: skip
+    assert board["ratio"].isna().tolist() == [True, False, False, True, False, False]
+    mlp_diffusion = board.iloc[2]
+    assert mlp_diffusion["average_precision_mean"] == pytest.approx(0.55)
+    assert mlp_diffusion["average_precision_std"] == pytest.approx(0.05)  # ddof 0
+    assert mlp_diffusion["invalid_rows_mean"] == pytest.approx(3.0)
+    assert mlp_diffusion["two_sample_auc_std"] == pytest.approx(0.05)
+    assert math.isnan(board.iloc[0]["two_sample_auc_mean"])  # none: no synthetic rows
+    assert math.isnan(mlp_diffusion["tstr_average_precision_mean"])
+    assert board["seeds"].tolist() == [2] * 6
+    shown = format_leaderboard(board)
+    assert list(shown.columns) == [
+        "model_name", "oversampling", "ratio", "auc_roc", "average_precision", "cp_at_100",
+        "two_sample_auc", "invalid_rows", "train_seconds", "seeds",
+    ]  # fmt: skip
+    assert shown.iloc[2]["average_precision"] == "0.550 ± 0.050"
+    assert shown.iloc[0]["two_sample_auc"] == "–" and shown.iloc[0]["ratio"] == "–"
+    assert shown.iloc[2]["ratio"] == "0.05"
+
+
+def test_the_best_generative_setting_is_compared_with_none_and_smote_seed_by_seed() -> None:
+    best = compare_best(ROWS)
+
+    # diffusion: mlp mean AP 0.55, gbt 0.63 -> gbt at 0.05 is best.
+    assert (best.model_name, best.oversampling, best.ratio) == ("classifier-gbt", "diffusion", 0.05)
+    assert best.mean == pytest.approx(0.63)
+    against_none, against_smote = best.comparisons
+    # Per seed vs none (gbt): 0.62 - 0.60, 0.64 - 0.70 -> +0.02, -0.06: mean -0.02, sd 0.0566.
+    assert against_none.baseline == "none"
+    assert against_none.mean_difference == pytest.approx(-0.02)
+    assert against_none.std_difference == pytest.approx(math.sqrt(2 * 0.04**2))
+    # vs SMOTE (gbt, 0.05): +0.12, +0.14 -> mean 0.13, sd sqrt(2 * 0.01^2).
+    assert against_smote.baseline == "smote"
+    assert against_smote.mean_difference == pytest.approx(0.13)
+    assert against_smote.std_difference == pytest.approx(math.sqrt(2) * 0.01)
+    assert "best: diffusion x classifier-gbt at ratio 0.05" in best.summary()
+
+
+def test_no_generative_rows_cannot_be_ranked() -> None:
+    with pytest.raises(ValueError, match="no generative oversampling rows"):
+        compare_best(ROWS[ROWS["oversampling"] != "diffusion"])
