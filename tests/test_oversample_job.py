@@ -122,6 +122,46 @@ def test_synthetic_rows_are_flagged_valid_fraud_with_their_generator_version(
     assert generator.feature_names == model_feature_columns(store)
 
 
+def test_the_command_oversamples_with_diffusion_in_steps_and_registers_its_generator(
+    spark: SparkSession, store: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--lakehouse", store.lakehouse_root, "--training-set", "early"]
+
+    assert (
+        oversample_job.main([*argv, "--method", "diffusion", "--ratio", "0.3", "--steps", "2"]) == 0
+    )
+
+    first = capsys.readouterr().out.splitlines()[0]
+    synthetic = partition(spark, store, "early", "diffusion").where("is_synthetic")
+    original = spark.sql("SELECT * FROM fraud.training_sets WHERE training_set = 'early'")
+    wanted = (
+        int(0.3 * original.where("is_fraud = 0").count()) - original.where("is_fraud = 1").count()
+    )
+    assert synthetic.count() == wanted > 0
+    assert count_invalid_rows(synthetic, model_feature_columns(store)) == 0
+    versions = {r[0] for r in synthetic.select("generator_version").distinct().collect()}
+    assert len(versions) == 1
+    version = versions.pop()
+    assert f"generator fraud-generator-diffusion/{version};" in first
+    with tempfile.TemporaryDirectory() as directory:
+        registered, path = download_registered_files(store, "fraud-generator-diffusion", directory)
+        generator = load_generator((path / GENERATOR_FILE).read_bytes())
+    assert registered == version
+    assert type(generator).__name__ == "DiffusionRowGenerator"
+    assert generator.feature_names == model_feature_columns(store)
+
+
+def test_a_ratio_already_reached_is_refused_by_the_one_check(
+    spark: SparkSession, store: Config
+) -> None:
+    with pytest.raises(
+        ValueError, match=r"training set 'early': sampling ratio 0\.0001 is already"
+    ):
+        oversample_training_set(spark, store, "early", "smote", ratio=0.0001)
+    with pytest.raises(ValueError, match=r"must lie in \(0, 1\]"):
+        oversample_training_set(spark, store, "early", "gan", ratio=1.5)
+
+
 def test_the_command_prints_the_counts_and_the_leaderboard(
     spark: SparkSession, store: Config, capsys: pytest.CaptureFixture[str]
 ) -> None:
