@@ -142,12 +142,12 @@ def method_params(name: str, args: argparse.Namespace) -> tuple[str, dict[str, A
     mode-specific normalisation and PacGAN packs of 8 (ACGAN: no packing)."""
     method, _, variant = name.partition("+")
     if method in GAN_METHODS:
-        params: dict[str, Any] = {"epochs": args.gan_epochs}
+        params: dict[str, Any] = {"steps": args.steps} if args.steps else {}
         if variant == "ctgan":
             params |= {"representation": "mode-specific", "pac": 1 if method == "acgan" else 8}
         return method, params
-    if method == "diffusion" and args.diffusion_steps:
-        return method, {"steps": args.diffusion_steps}
+    if method == "diffusion" and args.steps:
+        return method, {"steps": args.steps}
     return method, {}
 
 
@@ -277,8 +277,9 @@ def main() -> None:
     measured.add_argument("--seeds", default="0,1,2")
     measured.add_argument("--ratio", type=float, default=0.1)
     measured.add_argument("--normals-per-fraud", type=int, default=10)
-    measured.add_argument("--gan-epochs", type=int, default=100)
-    measured.add_argument("--diffusion-steps", type=int, default=0, help="0: the default")
+    measured.add_argument(
+        "--steps", type=int, default=0, help="every GAN's and diffusion's steps; 0: the default"
+    )
     timed = commands.add_parser("timing")
     timed.add_argument("--frauds", type=int, default=3000)
     timed.add_argument("--features", type=int, default=40)

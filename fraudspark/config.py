@@ -224,6 +224,16 @@ class ScoringConfig(_Strict):
     target_alert_rate: float = Field(default=DEFAULT_TARGET_ALERT_RATE, gt=0, lt=1)
 
 
+class OversamplingConfig(_Strict):
+    """Defaults of ``fraudspark oversample`` / ``evaluate --oversampling`` and the benchmarks."""
+
+    # Fraud / normal rows after oversampling (imbalanced-learn's float sampling_strategy).
+    sampling_ratio: float = Field(default=0.1, gt=0, le=1)
+    # Training length of every generative method (each GAN and the diffusion model), in
+    # optimiser steps of the generator (GANs) or the denoiser (diffusion): one unit for all.
+    steps: int = Field(default=3000, ge=1)
+
+
 class RegistryConfig(_Strict):
     # None: a SQLite-backed MLflow store under the lakehouse root.
     tracking_uri: str | None = None
@@ -271,6 +281,7 @@ class Config(_Strict):
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    oversampling: OversamplingConfig = Field(default_factory=OversamplingConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)

@@ -1,17 +1,19 @@
 # Databricks notebook source
 # MAGIC %md
-# MAGIC # Oversampling the fraud class: SMOTE and GANs, their quality, the classifier
+# MAGIC # Oversampling the fraud class: SMOTE, GANs and diffusion, their quality, the classifiers
 # MAGIC
 # MAGIC Frauds are a few percent of the rows. A supervised classifier learns more from them when
 # MAGIC the training set gets synthetic fraud rows: SMOTE interpolates between real ones, a GAN
-# MAGIC learns to generate them. This notebook builds a training set, oversamples it both ways,
-# MAGIC compares the synthetic rows with the real ones, trains and registers the classifier, and
-# MAGIC runs the leaderboard: the same classifier trained after each method, on the same days.
+# MAGIC or a denoising diffusion model (TabDDPM-style) learns to generate them. This notebook
+# MAGIC builds a training set, oversamples it three ways, compares the synthetic rows with the
+# MAGIC real ones, trains and registers the classifier, and runs the leaderboard: an MLP and
+# MAGIC gradient-boosted trees trained after each method, on the same days.
 # MAGIC
 # MAGIC Needs the feature store (notebook 01). Parameters (widgets on Databricks,
 # MAGIC `FRAUDSPARK_<NAME>` elsewhere): `training_set`, `train_end` (empty: the latest day with
 # MAGIC features), `train_days`, `gan` (one of gan, cgan, wgan, wgan-gp, wcgan, acgan),
-# MAGIC `gan_epochs`, `ratio` (fraud / normal rows after oversampling), `classifier_epochs`,
+# MAGIC `steps` (training steps of the GAN and of diffusion, the same unit for both),
+# MAGIC `ratio` (fraud / normal rows after oversampling), `classifier_epochs`, `gbt_trees`,
 # MAGIC `seed`.
 
 # COMMAND ----------
@@ -32,9 +34,10 @@ training_set = widget("training_set", "notebook-train")
 train_end = date.fromisoformat(widget("train_end", "") or latest.isoformat())
 train_days = int(widget("train_days", "14"))
 gan = widget("gan", "wgan-gp")
-gan_epochs = int(widget("gan_epochs", "100"))
+steps = int(widget("steps", "300"))
 ratio = float(widget("ratio", "0.2"))
 classifier_epochs = int(widget("classifier_epochs", "20"))
+gbt_trees = int(widget("gbt_trees", "500"))
 seed = int(widget("seed", "1"))
 train_start = train_end - timedelta(days=train_days - 1)
 
@@ -54,11 +57,12 @@ print(build_training_set(spark, config, training_set, train_start, train_end).su
 # COMMAND ----------
 
 # MAGIC %md
-# MAGIC ## Oversample it: SMOTE, then a GAN
+# MAGIC ## Oversample it: SMOTE, a GAN, diffusion
 # MAGIC Each run writes the partition (`training_set`, `method`) of
 # MAGIC `fraud.augmented_training_sets`: the original rows plus synthetic fraud rows flagged
-# MAGIC `is_synthetic`. The GAN trains on the driver and generates its rows in Spark tasks; its
-# MAGIC generator is registered as `fraud-gan-<method>` and its version kept on every row it made.
+# MAGIC `is_synthetic`. The GAN and the diffusion model train on the driver for `steps` steps and
+# MAGIC generate their rows in Spark tasks; each generator is registered as
+# MAGIC `fraud-generator-<method>` and its version kept on every row it made.
 
 # COMMAND ----------
 
@@ -66,9 +70,9 @@ from fraudspark.pipelines.oversample import oversample_training_set
 
 reports = {
     method: oversample_training_set(
-        spark, config, training_set, method, ratio=ratio, seed=seed, epochs=gan_epochs
+        spark, config, training_set, method, ratio=ratio, seed=seed, steps=steps
     )
-    for method in ["smote", gan]
+    for method in ["smote", gan, "diffusion"]
 }
 for report in reports.values():
     print(report.summary())
@@ -154,30 +158,50 @@ print(f"registered fraud-classifier/{classifier_version}")
 # MAGIC %md
 # MAGIC ## The oversampling leaderboard
 # MAGIC Quality is not the goal: detection is. The protocol's three weeks ending on `train_end`
-# MAGIC (train on the first, skip a week while labels arrive, test on the last), the same
-# MAGIC classifier after each method. One seed here, so each cell reads `value ± 0.000`; the
-# MAGIC `evaluate --oversampling` job runs several seeds for a real mean ± std.
+# MAGIC (train on the first, skip a week while labels arrive, test on the last), the same two
+# MAGIC classifiers (MLP, XGBoost) after each method, one row of `fraud.evaluations` per
+# MAGIC (method, classifier, ratio, seed). One seed here, so each cell reads `value ± 0.000`;
+# MAGIC `fraudspark evaluate --oversampling ... --classifiers mlp,gbt --ratios ... --seeds 3`
+# MAGIC and `bench/oversampling.py` run several seeds for a real mean ± std and the paired
+# MAGIC comparison of the best setting with `none` and SMOTE.
 
 # COMMAND ----------
 
 from fraudspark.evaluation.protocol import ProtocolWindow
+from fraudspark.models.classifiers.gbt import GbtParams
 from fraudspark.pipelines.evaluate import evaluate_oversampling, write_evaluations
 
 window = ProtocolWindow(train_end - timedelta(days=20), train_days=7, delay_days=7, test_days=7)
 evaluation = evaluate_oversampling(
-    spark, config, window, ["none", "smote", gan], seeds=[seed],
-    ratio=ratio, gan_epochs=gan_epochs, classifier=classifier_config,
+    spark, config, window, ["none", "smote", gan, "diffusion"], seeds=[seed],
+    ratios=[ratio], steps=steps, classifiers=["mlp", "gbt"],
+    classifier=classifier_config, gbt=GbtParams(n_estimators=gbt_trees),
 )  # fmt: skip
 write_evaluations(spark, config, evaluation)
 print(evaluation.leaderboard().to_string(index=False))
 
 # COMMAND ----------
 
+# MAGIC %md
+# MAGIC The same leaderboard read back from `fraud.evaluations` (one module, one column list:
+# MAGIC `fraudspark.evaluation.leaderboard`), best mean average precision first per classifier:
+
+# COMMAND ----------
+
+from fraudspark.evaluation.leaderboard import evaluation_rows, format_leaderboard, leaderboard
+
+board = leaderboard(evaluation_rows(spark, config, evaluation.evaluation_id))
+board = board.sort_values(["model_name", "average_precision_mean"], ascending=[True, False])
+print(format_leaderboard(board).to_string(index=False))
+
+# COMMAND ----------
+
 # MAGIC %sql
-# MAGIC SELECT oversampling, seed, round(auc_roc, 3) AS auc_roc,
+# MAGIC SELECT model_name, oversampling, ratio, seed, round(auc_roc, 3) AS auc_roc,
 # MAGIC        round(average_precision, 3) AS average_precision, round(cp_at_100, 3) AS cp_at_100,
+# MAGIC        round(two_sample_auc, 3) AS two_sample_auc, invalid_rows,
 # MAGIC        round(train_seconds, 1) AS train_seconds, train_rows, test_frauds
 # MAGIC FROM fraud.evaluations
-# MAGIC WHERE model_name = 'classifier-mlp'
-# MAGIC ORDER BY evaluated_at DESC, average_precision DESC
-# MAGIC LIMIT 10
+# MAGIC WHERE model_name LIKE 'classifier-%'
+# MAGIC ORDER BY evaluated_at DESC, model_name, average_precision DESC
+# MAGIC LIMIT 16

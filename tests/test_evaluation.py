@@ -13,6 +13,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudspark.cli import evaluate as evaluate_job
 from fraudspark.config import Config
+from fraudspark.evaluation.leaderboard import evaluation_rows, leaderboard
 from fraudspark.evaluation.protocol import (
     ProtocolWindow,
     artifact_fingerprint,
@@ -197,20 +198,50 @@ def test_evaluate_oversampling_compares_methods_on_the_same_days(
     conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
     command = ["--conf", str(conf), "--lakehouse", config.lakehouse_root]
     command += ["--train-start", "2025-02-01", "--train-days", "3", "--delay-days", "1"]
-    command += ["--test-days", "2", "--oversampling", "none,smote", "--seeds", "2"]
-    command += ["--ratio", "0.5", "--classifier-epochs", "3"]
+    command += ["--test-days", "2", "--oversampling", "none,smote,diffusion", "--seeds", "2"]
+    command += ["--ratios", "0.5,0.6", "--classifiers", "mlp,gbt", "--classifier-epochs", "3"]
+    command += ["--steps", "3"]
 
     assert evaluate_job.main(command) == 0
 
     table = read_table(spark, config, EVALUATIONS).toPandas()
-    runs = sorted(zip(table["oversampling"], table["seed"], strict=True))
-    assert runs == [("none", 0), ("none", 1), ("smote", 0), ("smote", 1)]
-    assert set(table["model_name"]) == {"classifier-mlp"} and table["evaluation_id"].nunique() == 1
+    # none once per (classifier, seed), ratio null; each other method per ratio too.
+    runs = sorted(
+        (m, o, -1.0 if pd.isna(r) else r, s)
+        for m, o, r, s in zip(
+            table["model_name"], table["oversampling"], table["ratio"], table["seed"], strict=True
+        )
+    )
+    assert runs == sorted(
+        [(f"classifier-{k}", "none", -1.0, s) for k in ("mlp", "gbt") for s in (0, 1)]
+        + [
+            (f"classifier-{k}", o, r, s)
+            for k in ("mlp", "gbt")
+            for o in ("smote", "diffusion")
+            for r in (0.5, 0.6)
+            for s in (0, 1)
+        ]
+    )
+    assert table["evaluation_id"].nunique() == 1
     assert (table["test_rows"] == len(test_days)).all() and (table["test_frauds"] == 5).all()
-    assert table["cp_at_100"].tolist() == pytest.approx([0.015] * 4)  # as for the scorers
     assert (table["train_seconds"] > 0).all()
     # SMOTE adds rows up to 1 fraud for 2 normal rows; none trains on the training set as it is.
-    train_rows = table.groupby("oversampling")["train_rows"].first()
-    assert train_rows["smote"] > train_rows["none"] == len(tx[tx["tx_date"] <= d(3, 2)])
+    mlp = table[table["model_name"] == "classifier-mlp"]
+    assert set(mlp.loc[mlp["oversampling"] == "none", "train_rows"]) == {
+        len(tx[tx["tx_date"] <= d(3, 2)])
+    }
+    by_ratio = mlp.dropna(subset=["ratio"]).groupby(["oversampling", "ratio"])
+    train_rows = by_ratio["train_rows"].first()
+    assert train_rows[("smote", 0.5)] < train_rows[("smote", 0.6)]
+    assert train_rows[("smote", 0.5)] == train_rows[("diffusion", 0.5)]
+    # Synthetic-row quality only where rows were added; none has none.
+    synthetic = table["oversampling"] != "none"
+    assert table.loc[synthetic, "two_sample_auc"].between(0, 1).all()
+    assert (table.loc[synthetic, "invalid_rows"] == 0).all()
+    assert table.loc[~synthetic, ["two_sample_auc", "invalid_rows"]].isna().all().all()
+    # The same table read back gives one leaderboard row per setting, over both seeds.
+    board = leaderboard(evaluation_rows(spark, config))
+    assert len(board) == 2 * (1 + 2 * 2) and (board["seeds"] == 2).all()
     printed = capsys.readouterr().out
     assert "mean ± std over seeds" in printed and "two_sample_auc" in printed
+    assert "best: diffusion x classifier-" in printed and "diffusion - none" in printed

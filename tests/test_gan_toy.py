@@ -30,18 +30,18 @@ SMALL_NETWORKS = {"batch_size": 256, "noise_dim": 8, "hidden_dims": (64, 64), "l
 # Conditional GANs use two time-scales (a faster discriminator); Wasserstein-GP variants use
 # the WGAN-GP authors' own 2-D toy penalty weight, 0.1 (10 is tuned for real data).
 TRAINING: dict[str, dict[str, Any]] = {
-    "gan": {"epochs": 150, "generator_learning_rate": 1e-3, "discriminator_learning_rate": 1e-3},
-    "wgan": {"epochs": 150, "generator_learning_rate": 1e-3, "discriminator_learning_rate": 1e-3},
+    "gan": {"steps": 300, "generator_learning_rate": 1e-3, "discriminator_learning_rate": 1e-3},
+    "wgan": {"steps": 300, "generator_learning_rate": 1e-3, "discriminator_learning_rate": 1e-3},
     "wgan-gp": {
-        "epochs": 150,
+        "steps": 300,
         "generator_learning_rate": 1e-3,
         "discriminator_learning_rate": 1e-3,
         "gp_weight": 0.1,
     },
-    "cgan": {"epochs": 300, "generator_learning_rate": 5e-4, "discriminator_learning_rate": 2e-3},
-    "acgan": {"epochs": 300, "generator_learning_rate": 5e-4, "discriminator_learning_rate": 2e-3},
+    "cgan": {"steps": 300, "generator_learning_rate": 5e-4, "discriminator_learning_rate": 2e-3},
+    "acgan": {"steps": 300, "generator_learning_rate": 5e-4, "discriminator_learning_rate": 2e-3},
     "wcgan": {
-        "epochs": 300,
+        "steps": 300,
         "generator_learning_rate": 5e-4,
         "discriminator_learning_rate": 2e-3,
         "gp_weight": 0.1,

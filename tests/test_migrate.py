@@ -66,22 +66,45 @@ def test_migrate_again_changes_nothing(spark: SparkSession, config: Config) -> N
     assert table_version(spark, config, DRIFT) == version
 
 
+# fraud.evaluations before the ratio and quality columns (main after the renames, before this
+# branch); dccb447 had `model` and `model_version` in place of model_name / model_fingerprint.
+def _evaluations_before_ratio(model: str, fingerprint: str) -> T.StructType:
+    return T.StructType(
+        [
+            T.StructField("evaluation_id", T.StringType(), False),
+            T.StructField(model, T.StringType(), False),
+            T.StructField("oversampling", T.StringType(), False),
+            T.StructField("seed", T.IntegerType(), False),
+            T.StructField("auc_roc", T.DoubleType(), True),
+            T.StructField("average_precision", T.DoubleType(), True),
+            T.StructField("cp_at_100", T.DoubleType(), True),
+            T.StructField("cp_at_100_per_day", T.ArrayType(T.DoubleType(), False), False),
+            T.StructField("train_start", T.DateType(), False),
+            T.StructField("train_end", T.DateType(), False),
+            T.StructField("test_start", T.DateType(), False),
+            T.StructField("test_end", T.DateType(), False),
+            T.StructField("delay_days", T.IntegerType(), False),
+            T.StructField("train_rows", T.LongType(), False),
+            T.StructField("test_rows", T.LongType(), False),
+            T.StructField("test_frauds", T.LongType(), False),
+            T.StructField("train_seconds", T.DoubleType(), True),
+            T.StructField(fingerprint, T.StringType(), False),
+            T.StructField("data_versions", T.MapType(T.StringType(), T.LongType()), False),
+            T.StructField("evaluated_at", T.TimestampType(), False),
+        ]
+    )
+
+
+OLD_EVALUATION = (
+    "ev1", "ae", "none", 0, 0.8, 0.3, 0.2, [0.2], date(2025, 1, 1), date(2025, 1, 7),
+    date(2025, 1, 15), date(2025, 1, 21), 7, 100, 50, 3, 1.5, "sha256:ab", {"transactions": 4},
+    datetime(2025, 2, 1, 12, 0),
+)  # fmt: skip
+
+
 def test_migrate_renames_the_evaluation_fingerprint(spark: SparkSession, config: Config) -> None:
-    assert EVALUATIONS.schema is not None
-    old_names = [
-        {"model_name": "model", "model_fingerprint": "model_version"}.get(name, name)
-        for name in EVALUATIONS.schema.names
-    ]
-    old_schema = T.StructType(
-        [T.StructField(old, field.dataType, field.nullable) for old, field in
-         zip(old_names, EVALUATIONS.schema.fields, strict=True)]
-    )  # fmt: skip
-    row = (
-        "ev1", "ae", "none", 0, 0.8, 0.3, 0.2, [0.2], date(2025, 1, 1), date(2025, 1, 7),
-        date(2025, 1, 15), date(2025, 1, 21), 7, 100, 50, 3, 1.5, "sha256:ab", {"transactions": 4},
-        datetime(2025, 2, 1, 12, 0),
-    )  # fmt: skip
-    spark.createDataFrame([row], old_schema).write.format("delta").save(
+    old_schema = _evaluations_before_ratio("model", "model_version")
+    spark.createDataFrame([OLD_EVALUATION], old_schema).write.format("delta").save(
         table_path(config, EVALUATIONS)
     )
 
@@ -94,6 +117,42 @@ def test_migrate_renames_the_evaluation_fingerprint(spark: SparkSession, config:
     migrated = read_table(spark, config, EVALUATIONS).first()
     assert migrated is not None
     assert (migrated["model_name"], migrated["model_fingerprint"]) == ("ae", "sha256:ab")
+
+
+def test_migrate_adds_the_ratio_and_quality_columns_as_nulls(
+    spark: SparkSession, config: Config
+) -> None:
+    old_schema = _evaluations_before_ratio("model_name", "model_fingerprint")
+    spark.createDataFrame([OLD_EVALUATION], old_schema).write.format("delta").save(
+        table_path(config, EVALUATIONS)
+    )
+
+    report = migrate(spark, config)
+
+    assert report.renamed == ()
+    assert report.added == (
+        "evaluations.ratio",
+        "evaluations.two_sample_auc",
+        "evaluations.tstr_average_precision",
+        "evaluations.invalid_rows",
+    )
+    assert report.tables_rewritten == ("evaluations",)
+    migrated = read_table(spark, config, EVALUATIONS)
+    assert EVALUATIONS.schema is not None and migrated.columns == EVALUATIONS.schema.names
+    row = migrated.first()
+    assert row is not None
+    added = ("ratio", "two_sample_auc", "tstr_average_precision", "invalid_rows")
+    assert [row[name] for name in added] == [None] * 4
+    # Every old value kept under its name.
+    assert {name: row[name] for name in old_schema.names} == dict(
+        zip(old_schema.names, OLD_EVALUATION, strict=True)
+    )
+    assert migrated.schema["ratio"].dataType == T.DoubleType()
+    assert migrated.schema["invalid_rows"].dataType == T.LongType()
+    # Again: nothing to do, no new commit.
+    version = table_version(spark, config, EVALUATIONS)
+    assert migrate(spark, config).summary() == "the lakehouse is up to date: nothing to migrate"
+    assert table_version(spark, config, EVALUATIONS) == version
 
 
 def test_migrate_on_an_empty_lakehouse_does_nothing(spark: SparkSession, config: Config) -> None:

@@ -37,7 +37,7 @@ LAST_INGESTED = date(2025, 2, 8)
 PARAMETERS: dict[str, dict[str, object]] = {
     # RaPP trains on Feb 1..7: one month's monthly values, like the days it is monitored on.
     "02_scoring_and_rapp.py": {"epochs": 2, "train_days": 7},
-    "03_gan_oversampling.py": {"gan_epochs": 3, "classifier_epochs": 3},
+    "03_gan_oversampling.py": {"steps": 3, "classifier_epochs": 3, "gbt_trees": 10},
     "04_monitoring.py": {"night": NIGHT.isoformat()},  # and "source", set by the test
 }
 
@@ -177,7 +177,7 @@ def check_scoring_and_rapp(namespace: dict[str, Any], world: World) -> None:
 
 def check_gan_oversampling(namespace: dict[str, Any], world: World) -> None:
     spark, training_set = namespace["spark"], namespace["training_set"]
-    assert set(namespace["leaderboard"].index) == {"smote", "wgan-gp"}
+    assert set(namespace["leaderboard"].index) == {"smote", "wgan-gp", "diffusion"}
     augmented = read_table(spark, world.config, AUGMENTED_TRAINING_SETS).where(
         f"training_set = '{training_set}'"
     )
@@ -185,7 +185,7 @@ def check_gan_oversampling(namespace: dict[str, Any], world: World) -> None:
     normals, frauds = training.where("is_fraud = 0").count(), training.where("is_fraud = 1").count()
     wanted = int(namespace["ratio"] * normals) - frauds  # up to the fraud/normal ratio asked
     assert wanted > 0
-    for method in ("smote", "wgan-gp"):
+    for method in ("smote", "wgan-gp", "diffusion"):
         rows = augmented.where(f"method = '{method}'")
         assert rows.where("is_synthetic").count() == wanted, method
         assert_frames_equal(
@@ -193,11 +193,20 @@ def check_gan_oversampling(namespace: dict[str, Any], world: World) -> None:
         )
     assert namespace["classifier_version"] == 1  # the module's own registry
     board = namespace["evaluation"].leaderboard()
-    assert list(board["oversampling"]) == ["none", "smote", "wgan-gp"]
+    settings = list(zip(board["model_name"], board["oversampling"], strict=True))
+    methods = ["none", "smote", "wgan-gp", "diffusion"]
+    assert settings == [(f"classifier-{k}", m) for m in methods for k in ("mlp", "gbt")]
     results = namespace["evaluation"].results
     assert len({(r.test_rows, r.test_frauds) for r in results}) == 1  # the same test days
     train_rows = {r.oversampling: r.train_rows for r in results}
-    assert train_rows["smote"] == train_rows["wgan-gp"] > train_rows["none"]
+    assert train_rows["smote"] == train_rows["wgan-gp"] == train_rows["diffusion"]
+    assert train_rows["diffusion"] > train_rows["none"]
+    # The notebook's table-read leaderboard holds the same settings as the in-memory one.
+    table_board = namespace["board"]
+    assert sorted(zip(table_board["model_name"], table_board["oversampling"], strict=True)) == (
+        sorted(settings)
+    )
+    assert (table_board["seeds"] == 1).all()
 
 
 def check_monitoring(namespace: dict[str, Any], world: World) -> None:

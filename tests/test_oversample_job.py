@@ -31,7 +31,7 @@ from tests.frames import assert_frames_equal
 from tests.synthetic_store import write_feature_store
 
 START = date(2025, 2, 1)
-GAN = {"ratio": 0.3, "seed": 4, "epochs": 3}
+GAN = {"ratio": 0.3, "seed": 4, "steps": 3}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -122,6 +122,46 @@ def test_synthetic_rows_are_flagged_valid_fraud_with_their_generator_version(
     assert generator.feature_names == model_feature_columns(store)
 
 
+def test_the_command_oversamples_with_diffusion_in_steps_and_registers_its_generator(
+    spark: SparkSession, store: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--lakehouse", store.lakehouse_root, "--training-set", "early"]
+
+    assert (
+        oversample_job.main([*argv, "--method", "diffusion", "--ratio", "0.3", "--steps", "2"]) == 0
+    )
+
+    first = capsys.readouterr().out.splitlines()[0]
+    synthetic = partition(spark, store, "early", "diffusion").where("is_synthetic")
+    original = spark.sql("SELECT * FROM fraud.training_sets WHERE training_set = 'early'")
+    wanted = (
+        int(0.3 * original.where("is_fraud = 0").count()) - original.where("is_fraud = 1").count()
+    )
+    assert synthetic.count() == wanted > 0
+    assert count_invalid_rows(synthetic, model_feature_columns(store)) == 0
+    versions = {r[0] for r in synthetic.select("generator_version").distinct().collect()}
+    assert len(versions) == 1
+    version = versions.pop()
+    assert f"generator fraud-generator-diffusion/{version};" in first
+    with tempfile.TemporaryDirectory() as directory:
+        registered, path = download_registered_files(store, "fraud-generator-diffusion", directory)
+        generator = load_generator((path / GENERATOR_FILE).read_bytes())
+    assert registered == version
+    assert type(generator).__name__ == "DiffusionRowGenerator"
+    assert generator.feature_names == model_feature_columns(store)
+
+
+def test_a_ratio_already_reached_is_refused_by_the_one_check(
+    spark: SparkSession, store: Config
+) -> None:
+    with pytest.raises(
+        ValueError, match=r"training set 'early': sampling ratio 0\.0001 is already"
+    ):
+        oversample_training_set(spark, store, "early", "smote", ratio=0.0001)
+    with pytest.raises(ValueError, match=r"must lie in \(0, 1\]"):
+        oversample_training_set(spark, store, "early", "gan", ratio=1.5)
+
+
 def test_the_command_prints_the_counts_and_the_leaderboard(
     spark: SparkSession, store: Config, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,7 +169,7 @@ def test_the_command_prints_the_counts_and_the_leaderboard(
     oversample_training_set(spark, store, "late", "smote", ratio=0.3, seed=1)
     argv = ["--lakehouse", store.lakehouse_root, "--training-set", "late", "--method", "cgan"]
 
-    assert oversample_job.main([*argv, "--ratio", "0.3", "--epochs", "2"]) == 0
+    assert oversample_job.main([*argv, "--ratio", "0.3", "--steps", "2"]) == 0
 
     out = capsys.readouterr().out.splitlines()
     # The counts, every one read back from the tables.
@@ -145,7 +185,7 @@ def test_the_command_prints_the_counts_and_the_leaderboard(
     assert out[0] == (
         f"augmented training set 'late' / cgan: {original} original rows ({frauds} frauds) "
         f"+ {n_synthetic} synthetic = {written.count()} rows written, generator "
-        f"fraud-gan-cgan/{versions[0]}; {every.count() - written.count()} rows in other "
+        f"fraud-generator-cgan/{versions[0]}; {every.count() - written.count()} rows in other "
         f"partitions untouched"
     )
     assert written.count() == original + n_synthetic
@@ -172,7 +212,7 @@ def test_generated_rows_depend_on_the_seed_not_the_partitions(spark: SparkSessio
     X = np.column_stack([rng.lognormal(3, 1, 300), rng.integers(0, 5, 300)])
     y = np.r_[np.zeros(270), np.ones(30)]
     sampler = make_oversampler(
-        "gan", sampling_ratio=0.5, random_state=0, feature_names=["tx_amount", "nb_tx"], epochs=2
+        "gan", sampling_ratio=0.5, random_state=0, feature_names=["tx_amount", "nb_tx"], steps=2
     )
     sampler.fit_resample(X, y)
     payload = sampler.generator_bytes()  # type: ignore[attr-defined]

@@ -31,7 +31,7 @@ from fraudspark.oversampling.networks import MinibatchSampler
 
 GAN_METHODS = ["gan", "cgan", "wgan", "wgan-gp", "wcgan", "acgan"]
 # Enough to run every code path, far too little to learn: validity must not depend on training.
-BRIEF = {"epochs": 3, "batch_size": 32, "noise_dim": 4, "hidden_dims": (16,)}
+BRIEF = {"steps": 3, "batch_size": 32, "noise_dim": 4, "hidden_dims": (16,)}
 BRIEF_DIFFUSION = {"steps": 20, "batch_size": 32, "n_timesteps": 10, "hidden_dims": (16,)}
 
 
@@ -326,7 +326,7 @@ def test_training_logs_progress_and_keeps_the_losses(caplog: pytest.LogCaptureFi
         sampler.fit_resample(X, y)
 
     assert [record.getMessage().split()[:3] for record in caplog.records] == [
-        ["gan", "epoch", f"{epoch}/3"] for epoch in (1, 2, 3)
+        ["gan", "step", f"{step}/3"] for step in (1, 2, 3)
     ]
     assert "discriminator_loss=" in caplog.records[-1].getMessage()
     assert len(sampler.loss_history_) == 3
@@ -430,3 +430,34 @@ def test_loading_refuses_other_archives() -> None:
 
     with pytest.raises(ValueError, match="not a fraudspark-generator archive"):
         load_generator(buffer.getvalue())
+
+
+@pytest.mark.parametrize("method", list(OVERSAMPLERS))
+def test_every_sampler_is_a_scikit_learn_estimator_that_clones(method: str) -> None:
+    """Explicit keyword arguments: get_params names every constructor parameter, and a clone
+    (fresh, unfitted, same parameters) resamples exactly as the original does."""
+    import inspect
+
+    from sklearn.base import clone
+
+    sampler = make_oversampler(method, sampling_ratio=0.4, random_state=3, **brief(method))
+    signature = inspect.signature(type(sampler).__init__).parameters
+    assert set(sampler.get_params()) == set(signature) - {"self"}
+    assert all(p.kind is p.KEYWORD_ONLY for name, p in signature.items() if name != "self")
+
+    copy = clone(sampler)
+
+    assert copy is not sampler and copy.get_params() == sampler.get_params()
+    X, y = fraud_training_set()
+    X_res, y_res = sampler.fit_resample(X, y)
+    X_copy, y_copy = copy.fit_resample(X, y)
+    np.testing.assert_array_equal(X_copy, X_res)
+    np.testing.assert_array_equal(y_copy, y_res)
+
+
+def test_set_params_reaches_the_subclass_parameters() -> None:
+    sampler = make_oversampler("wcgan", **BRIEF).set_params(gp_weight=0.5, condition="subtype")
+
+    assert sampler.get_params()["gp_weight"] == 0.5
+    assert sampler.get_params()["condition"] == "subtype"
+    assert make_oversampler("wgan").get_params()["generator_learning_rate"] == 5e-5

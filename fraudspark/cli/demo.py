@@ -47,7 +47,7 @@ DRIFT_DAYS = 2  # amounts drift on the last two nights
 TRAINING_DAYS = 14  # RaPP, the GAN and the classifier train on the 14 days before the nights
 TRAINING_SET = "demo-train"
 GAN_METHOD = "wgan-gp"
-GAN_EPOCHS = 100
+GAN_STEPS = 300  # generator updates: the demo's GAN is brief (config oversampling.steps: full)
 LEADERBOARD_METHODS = ["none", "smote", GAN_METHOD]
 EXAMPLE_QUERY = """
 SELECT tx_date,
@@ -132,10 +132,10 @@ def main(argv: Sequence[str]) -> int:
         f"{window.test_end}"
     )
     evaluation = evaluate_oversampling(
-        spark, config, window, LEADERBOARD_METHODS, seeds=[1], gan_epochs=GAN_EPOCHS
+        spark, config, window, LEADERBOARD_METHODS, seeds=[1], steps=GAN_STEPS
     )
     write_evaluations(spark, config, evaluation)
-    print(evaluation.leaderboard().drop(columns=["model", "seeds"]).to_string(index=False))
+    print(evaluation.leaderboard().drop(columns=["model_name", "seeds"]).to_string(index=False))
 
     step(f"oversample {TRAINING_SET!r} with {GAN_METHOD}, train the classifier, register both")
     if has_champion(config, CLASSIFIER_MODEL_NAME):
@@ -143,7 +143,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"{CLASSIFIER_MODEL_NAME} is registered already: champion is version {version}")
     else:
         report = oversample_training_set(
-            spark, config, TRAINING_SET, GAN_METHOD, seed=1, epochs=GAN_EPOCHS
+            spark, config, TRAINING_SET, GAN_METHOD, seed=1, steps=GAN_STEPS
         )
         print(report.summary())
         classifier = train_classifier(

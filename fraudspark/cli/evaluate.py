@@ -1,4 +1,5 @@
-"""fraudspark evaluate --train-start D [--models LIST] [--oversampling LIST] [--seeds N|LIST]"""
+"""fraudspark evaluate --train-start D [--models LIST] [--oversampling LIST] [--classifiers
+mlp,gbt] [--ratios 0.05,0.1] [--steps N] [--seeds N|LIST]"""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import argparse
 from collections.abc import Sequence
 
 from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
-from fraudspark.evaluation.protocol import EVALUATED_MODELS, Evaluation, ProtocolWindow
+from fraudspark.evaluation.leaderboard import compare_best
+from fraudspark.evaluation.protocol import (
+    EVALUATED_CLASSIFIERS,
+    EVALUATED_MODELS,
+    Evaluation,
+    ProtocolWindow,
+)
 from fraudspark.models.classifiers.mlp import ClassifierConfig
 from fraudspark.models.training import TrainingConfig
 from fraudspark.oversampling import OVERSAMPLERS
 from fraudspark.pipelines.evaluate import evaluate_models, evaluate_oversampling, write_evaluations
-from fraudspark.pipelines.oversample import DEFAULT_GAN_EPOCHS, DEFAULT_SAMPLING_RATIO
 
 
 def comma_list(text: str) -> list[str]:
@@ -33,6 +39,14 @@ def seed_list(text: str) -> list[int]:
             raise argparse.ArgumentTypeError(f"a number of seeds must be positive, got {text!r}")
         return list(range(seeds[0]))
     return seeds
+
+
+def ratio_list(text: str) -> list[float]:
+    """argparse type for ``--ratios``: ``0.05,0.1``."""
+    try:
+        return [float(item) for item in comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"ratios must be numbers, got {text!r}") from None
 
 
 def main(argv: Sequence[str]) -> int:
@@ -63,12 +77,32 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--epochs", type=int, default=TrainingConfig.epochs, help="scorers")
     parser.add_argument("--alert-rate", type=float, help="default: scoring.target_alert_rate")
-    parser.add_argument("--ratio", type=float, default=DEFAULT_SAMPLING_RATIO, help="fraud/normal")
-    parser.add_argument("--gan-epochs", type=int, default=DEFAULT_GAN_EPOCHS)
+    parser.add_argument(
+        "--classifiers",
+        type=comma_list,
+        default=["mlp"],
+        help="classifiers trained on each method's output, among "
+        + ", ".join(EVALUATED_CLASSIFIERS),
+    )
+    parser.add_argument(
+        "--ratios",
+        "--ratio",
+        type=ratio_list,
+        help="fraud/normal rows after oversampling, one or a list (default: config "
+        "oversampling.sampling_ratio)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="training steps of every GAN and of diffusion (default: config oversampling.steps)",
+    )
     parser.add_argument("--classifier-epochs", type=int, default=ClassifierConfig.epochs)
     args = parser.parse_args(argv)
     if not args.models and not args.oversampling:
         parser.error("give --models, --oversampling or both")
+    wrong = [kind for kind in args.classifiers if kind not in EVALUATED_CLASSIFIERS]
+    if wrong:
+        parser.error(f"--classifiers must be among {', '.join(EVALUATED_CLASSIFIERS)}: {wrong}")
     window = ProtocolWindow(args.train_start, args.train_days, args.delay_days, args.test_days)
     config = job_config(args)
     spark = job_session(config)
@@ -93,12 +127,18 @@ def main(argv: Sequence[str]) -> int:
                 window,
                 args.oversampling,
                 args.seeds,
-                ratio=args.ratio,
-                gan_epochs=args.gan_epochs,
+                ratios=args.ratios,
+                steps=args.steps,
+                classifiers=args.classifiers,
                 classifier=ClassifierConfig(epochs=args.classifier_epochs),
             )
         )
     for evaluation in evaluations:
         write_evaluations(spark, config, evaluation)
         print(evaluation.table() + "\n")
+    if args.oversampling and len(args.seeds) > 1 and len(args.oversampling) > 1:
+        try:
+            print(compare_best(evaluations[-1].rows()).summary())
+        except ValueError as error:  # no generative method, or no baseline with 2 seeds
+            print(f"no paired comparison: {error}")
     return 0

@@ -1,4 +1,4 @@
-"""fraudspark oversample --training-set NAME --method M [--ratio R] [--seed S] [--epochs E]"""
+"""fraudspark oversample --training-set NAME --method M [--ratio R] [--seed S] [--steps N]"""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from collections.abc import Sequence
 from fraudspark.cli.common import job_config, job_parser, job_session
 from fraudspark.evaluation.leaderboard import oversampling_leaderboard
 from fraudspark.oversampling import OVERSAMPLERS
-from fraudspark.pipelines.oversample import (
-    DEFAULT_GAN_EPOCHS,
-    DEFAULT_SAMPLING_RATIO,
-    oversample_training_set,
-)
+from fraudspark.pipelines.oversample import oversample_training_set
 
 
 def main(argv: Sequence[str]) -> int:
@@ -25,11 +21,16 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--ratio",
         type=float,
-        default=DEFAULT_SAMPLING_RATIO,
-        help="fraud / normal rows after oversampling, in (0, 1] (default: %(default)s)",
+        help="fraud / normal rows after oversampling, in (0, 1] (default: config "
+        "oversampling.sampling_ratio)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=DEFAULT_GAN_EPOCHS, help="GAN epochs")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="training steps of a generative method, the same unit for every GAN (generator "
+        "updates) and diffusion (denoiser updates) (default: config oversampling.steps)",
+    )
     args = parser.parse_args(argv)
     config = job_config(args)
     spark = job_session(config)
@@ -40,7 +41,7 @@ def main(argv: Sequence[str]) -> int:
         args.method,
         ratio=args.ratio,
         seed=args.seed,
-        epochs=args.epochs,
+        steps=args.steps,
     )
     print(report.summary())
     board = oversampling_leaderboard(spark, config, args.training_set)

@@ -25,7 +25,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config
-from fraudspark.evaluation.leaderboard import LEADERBOARD_QUALITY
+from fraudspark.evaluation.leaderboard import (
+    LEADERBOARD_COLUMNS,
+    QUALITY_COLUMNS,
+    format_leaderboard,
+    leaderboard,
+)
 from fraudspark.lakehouse.io import read_table_as_of
 from fraudspark.lakehouse.tables import TRANSACTIONS
 from fraudspark.models.artifact import ModelArtifact
@@ -34,7 +39,16 @@ from fraudspark.models.training import TrainingConfig
 CARD_PRECISION_K = 100
 
 
-CLASSIFIER_EVALUATION_NAME = "classifier-mlp"  # model name of oversampling evaluation rows
+# Classifiers an oversampling evaluation trains on every method's output.
+EVALUATED_CLASSIFIERS = ("mlp", "gbt")
+
+
+def classifier_evaluation_name(kind: str) -> str:
+    """The ``model_name`` of an oversampling evaluation's rows: ``classifier-<kind>``."""
+    return f"classifier-{kind}"
+
+
+CLASSIFIER_EVALUATION_NAME = classifier_evaluation_name("mlp")
 
 
 # --models entry -> (scorer kind trained, {result row's model name: score column evaluated}).
@@ -155,6 +169,8 @@ class EvaluationResult:
     train_seconds: float | None = None  # wall time to oversample and train
     # Synthetic rows' quality (QualityReport.summary()) for oversampling methods that add rows.
     quality: Mapping[str, float] = field(default_factory=dict)
+    # Fraud / normal rows after oversampling; None for ``none`` and the anomaly scorers.
+    ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -164,25 +180,38 @@ class Evaluation:
     data_versions: dict[str, int]
     results: list[EvaluationResult] = field(default_factory=list)
 
-    def table(self) -> str:
-        """The results as a text table, one line per (model, oversampling, seed)."""
-        frame = pd.DataFrame(
+    def rows(self) -> pd.DataFrame:
+        """One row per result with ``fraud.evaluations``' column names: ``model_name``,
+        ``oversampling``, ``ratio``, ``seed``, :data:`LEADERBOARD_COLUMNS`, ``test_rows``,
+        ``test_frauds``, ``model_fingerprint``."""
+        return pd.DataFrame(
             [
                 {
-                    "model": r.model,
+                    "model_name": r.model,
                     "oversampling": r.oversampling,
+                    "ratio": r.ratio,
                     "seed": r.seed,
                     "auc_roc": r.metrics.auc_roc,
                     "average_precision": r.metrics.average_precision,
                     "cp_at_100": r.metrics.cp_at_100,
+                    **{q: r.quality.get(q) for q in QUALITY_COLUMNS},
+                    "train_seconds": r.train_seconds,
                     "test_rows": r.test_rows,
                     "test_frauds": r.test_frauds,
-                    "train_s": r.train_seconds,
-                    "model_version": r.model_version,
+                    "model_fingerprint": r.model_version,
                 }
                 for r in self.results
-            ]
-        )
+            ],
+            columns=[
+                "model_name", "oversampling", "ratio", "seed", *LEADERBOARD_COLUMNS,
+                "test_rows", "test_frauds", "model_fingerprint",
+            ],
+        )  # fmt: skip
+
+    def table(self) -> str:
+        """The results as a text table, one line per (model, oversampling, ratio, seed); with
+        several seeds, the leaderboard after it."""
+        frame = self.rows().drop(columns=list(QUALITY_COLUMNS))
         rows: str = frame.to_string(index=False, float_format="{:.3f}".format)
         w = self.window
         text = (
@@ -195,39 +224,13 @@ class Evaluation:
         return text
 
     def leaderboard(self) -> pd.DataFrame:
-        """Mean ± std (population) over seeds per (model, oversampling), in evaluation order."""
-        metrics = ["auc_roc", "average_precision", "cp_at_100", "train_seconds"]
-        quality = [q for q in LEADERBOARD_QUALITY if any(q in r.quality for r in self.results)]
-        frame = pd.DataFrame(
-            [
-                {
-                    "model": r.model,
-                    "oversampling": r.oversampling,
-                    "auc_roc": r.metrics.auc_roc,
-                    "average_precision": r.metrics.average_precision,
-                    "cp_at_100": r.metrics.cp_at_100,
-                    "train_seconds": r.train_seconds,
-                    **{q: r.quality.get(q, np.nan) for q in quality},
-                }
-                for r in self.results
-            ]
-        )
-        metrics += quality
-        rows = []
-        for (model, oversampling), group in frame.groupby(["model", "oversampling"], sort=False):
-            row: dict[str, Any] = {"model": model, "oversampling": oversampling}
-            for metric in metrics:
-                values = group[metric].dropna().astype(float)
-                row[metric] = (
-                    f"{values.mean():.3f} ± {values.std(ddof=0):.3f}" if len(values) else "–"
-                )
-            row["seeds"] = len(group)
-            rows.append(row)
-        return pd.DataFrame(rows)
+        """The one leaderboard (:mod:`fraudspark.evaluation.leaderboard`) of these results:
+        mean ± std (population) over seeds per (model, oversampling, ratio), as text cells."""
+        return format_leaderboard(leaderboard(self.rows()))
 
 
 def artifact_fingerprint(artifact: ModelArtifact) -> str:
-    """``sha256:<16 hex>`` of an artifact's TorchScript bytes and metadata."""
+    """``sha256:<16 hex>`` of an artifact's model bytes and metadata."""
     digest = hashlib.sha256(artifact.model_bytes)
     digest.update(json.dumps(artifact.metadata, sort_keys=True).encode())
     return f"sha256:{digest.hexdigest()[:16]}"

@@ -155,7 +155,9 @@ def merge_insert_new(
     from delta.tables import DeltaTable
 
     ensure_table(spark, config, table)
-    condition = " AND ".join(f"t.{key} = s.{key}" for key in table.keys)
+    # Null-safe: a key column may be null (fraud.evaluations' ratio of `none`), and null must
+    # match null for a re-run to replace its row rather than add a second one.
+    condition = " AND ".join(f"t.{key} <=> s.{key}" for key in table.keys)
     if extra_condition:
         condition = f"{condition} AND {extra_condition}"
     (
@@ -182,7 +184,9 @@ def upsert(
     from delta.tables import DeltaTable
 
     ensure_table(spark, config, table)
-    condition = " AND ".join(f"t.{key} = s.{key}" for key in table.keys)
+    # Null-safe: a key column may be null (fraud.evaluations' ratio of `none`), and null must
+    # match null for a re-run to replace its row rather than add a second one.
+    condition = " AND ".join(f"t.{key} <=> s.{key}" for key in table.keys)
     if extra_condition:
         condition = f"{condition} AND {extra_condition}"
     (

@@ -187,14 +187,17 @@ SCORES = Table(
 
 EVALUATIONS = Table(
     name="evaluations",
-    keys=("evaluation_id", "model_name", "oversampling", "seed"),
+    keys=("evaluation_id", "model_name", "oversampling", "ratio", "seed"),
     schema=T.StructType(
         [
             # Hash of the protocol, its dates, the data versions and the training settings.
             T.StructField("evaluation_id", T.StringType(), False),
-            # ae | vae | rapp-sap | rapp-nap | classifier-mlp ...
+            # ae | vae | rapp-sap | rapp-nap | classifier-mlp | classifier-gbt
             T.StructField("model_name", T.StringType(), False),
             T.StructField("oversampling", T.StringType(), False),  # none | smote | gan ...
+            # Fraud / normal rows after oversampling; null for `none` and the anomaly scorers
+            # (and for rows written before the column existed: `fraudspark migrate`).
+            T.StructField("ratio", T.DoubleType(), True),
             T.StructField("seed", T.IntegerType(), False),
             T.StructField("auc_roc", T.DoubleType(), True),
             T.StructField("average_precision", T.DoubleType(), True),
@@ -210,6 +213,12 @@ EVALUATIONS = Table(
             T.StructField("test_frauds", T.LongType(), False),
             # Wall time to oversample and train (the oversampling leaderboard's cost column).
             T.StructField("train_seconds", T.DoubleType(), True),
+            # Synthetic-row quality (oversampling.quality.QualityReport); null without synthetic
+            # rows: two-sample AUC synthetic vs real fraud, train-on-synthetic-test-on-real AP,
+            # synthetic rows breaking a validity rule.
+            T.StructField("two_sample_auc", T.DoubleType(), True),
+            T.StructField("tstr_average_precision", T.DoubleType(), True),
+            T.StructField("invalid_rows", T.LongType(), True),
             # The trained artifact's fingerprint (sha256 of its bytes and metadata): evaluated
             # models are not registered, so they have no registry version.
             T.StructField("model_fingerprint", T.StringType(), False),
@@ -217,7 +226,9 @@ EVALUATIONS = Table(
             T.StructField("evaluated_at", T.TimestampType(), False),
         ]
     ),
-    description="Evaluation-protocol results: one row per (model, oversampling method, seed).",
+    description=(
+        "Evaluation-protocol results: one row per (model, oversampling method, ratio, seed)."
+    ),
 )
 
 DRIFT = Table(

@@ -1,7 +1,7 @@
 """Oversamplers for the fraud class: none, SMOTE, the GAN family and a diffusion model,
 behind one interface.
 
->>> sampler = make_oversampler("wgan-gp", sampling_ratio=0.2, random_state=7, epochs=50)
+>>> sampler = make_oversampler("wgan-gp", sampling_ratio=0.2, random_state=7, steps=500)
 >>> X_res, y_res = sampler.fit_resample(X, y)          # doctest: +SKIP
 >>> rows = load_generator(sampler.generator_bytes()).sample(1000, seed=3)  # doctest: +SKIP
 """

@@ -7,7 +7,13 @@ in ``_``.
 The sampling ratio ``R`` is imbalanced-learn's float ``sampling_strategy``: after resampling,
 minority count / majority count = ``R`` (up to rounding down), i.e. ``int(R * n_majority) -
 n_minority`` synthetic minority rows are appended after the original rows. ``R`` lies in (0, 1];
-asking for a ratio the data already reaches is an error, as in imbalanced-learn.
+asking for a ratio the data already reaches is an error, as in imbalanced-learn. That rule is
+written once, in :func:`check_sampling_ratio` and :func:`synthetic_row_count`; the Spark job
+(``pipelines/oversample.py``) and the CLI use the same two functions.
+
+Samplers are scikit-learn estimators (``BaseEstimator``): every constructor parameter is an
+explicit keyword argument stored under its own name, so ``get_params`` / ``set_params`` /
+``sklearn.base.clone`` work for every method of ``OVERSAMPLERS``.
 """
 
 from __future__ import annotations
@@ -17,11 +23,38 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from fraudspark.oversampling.tabular import FeatureSchema
 
 
-class BaseOversampler(ABC):
+def check_sampling_ratio(ratio: float) -> float:
+    """``ratio`` (minority / majority rows after resampling) if it lies in (0, 1].
+
+    Raises ValueError otherwise.
+    """
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"the sampling ratio must lie in (0, 1], got {ratio!r}")
+    return ratio
+
+
+def synthetic_row_count(ratio: float, minority: int, majority: int) -> int:
+    """Minority rows to add so that minority / majority reaches ``ratio``:
+    ``int(ratio * majority) - minority`` (imbalanced-learn's float ``sampling_strategy``).
+
+    Raises ValueError for a ratio outside (0, 1] or one the counts already reach.
+    """
+    check_sampling_ratio(ratio)
+    wanted = int(ratio * majority) - minority
+    if wanted <= 0:
+        raise ValueError(
+            f"sampling ratio {ratio} is already reached ({minority} minority / {majority} "
+            "majority rows): increase it"
+        )
+    return wanted
+
+
+class BaseOversampler(ABC, BaseEstimator):  # type: ignore[misc]
     """Appends synthetic minority-class rows to a binary training set."""
 
     def __init__(
@@ -41,8 +74,7 @@ class BaseOversampler(ABC):
         ``X`` is a 2-D array-like of finite numbers (a DataFrame's columns name the features when
         ``feature_names`` is not given); ``y`` holds exactly two integer class labels.
         """
-        if not 0.0 < self.sampling_ratio <= 1.0:
-            raise ValueError(f"sampling_ratio must lie in (0, 1], got {self.sampling_ratio!r}")
+        check_sampling_ratio(self.sampling_ratio)
         names = self.feature_names
         if names is None and hasattr(X, "columns"):
             names = [str(column) for column in X.columns]
@@ -61,13 +93,7 @@ class BaseOversampler(ABC):
     def synthetic_count(self, labels: np.ndarray) -> int:
         """Minority rows to add so that minority / majority reaches ``sampling_ratio``."""
         _, counts = np.unique(labels, return_counts=True)
-        wanted = int(self.sampling_ratio * counts.max()) - counts.min()
-        if wanted <= 0:
-            raise ValueError(
-                f"sampling_ratio {self.sampling_ratio} is already reached "
-                f"({counts.min()} minority / {counts.max()} majority rows): increase it"
-            )
-        return int(wanted)
+        return synthetic_row_count(self.sampling_ratio, int(counts.min()), int(counts.max()))
 
     @abstractmethod
     def _fit_resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

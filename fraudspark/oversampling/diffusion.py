@@ -41,7 +41,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 from sklearn.preprocessing import QuantileTransformer
 from torch import nn
 from torch.nn import functional as F
@@ -54,6 +53,9 @@ from fraudspark.oversampling.tabular import TabularTransform
 logger = logging.getLogger(__name__)
 
 ARCHITECTURE = "diffusion"
+
+# Optimiser steps when none are given (config's ``oversampling.steps`` overrides it in jobs).
+DEFAULT_STEPS = 3000
 DiffusionCondition = Literal["class"]
 
 
@@ -383,7 +385,7 @@ class DiffusionRowGenerator:
         return cls.from_archive(metadata, state)
 
 
-class DiffusionOversampler(BaseOversampler, BaseEstimator):  # type: ignore[misc]
+class DiffusionOversampler(BaseOversampler):
     """TabDDPM-style diffusion oversampler (see the module docstring).
 
     Every parameter is an explicit keyword of the constructor, stored as is, so scikit-learn's
@@ -403,7 +405,7 @@ class DiffusionOversampler(BaseOversampler, BaseEstimator):  # type: ignore[misc
         random_state: int | None = None,
         feature_names: Sequence[str] | None = None,
         condition: DiffusionCondition | None = "class",
-        steps: int = 3000,
+        steps: int = DEFAULT_STEPS,
         batch_size: int = 512,
         n_timesteps: int = 100,
         hidden_dims: Sequence[int] = (256, 256, 256),

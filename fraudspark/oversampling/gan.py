@@ -6,12 +6,16 @@ either both classes (``condition="class"``: the generator is then asked for the 
 or the minority rows split into ``n_subtypes`` fraud sub-types by k-means
 (``condition="subtype"``: sub-types are generated in their observed proportions).
 
-An epoch is ``ceil(minority rows / batch_size)`` generator updates whatever the variant, so
-training time follows the fraud count, not the training set's size; Wasserstein GANs update the
-critic ``n_critic`` times before each. Every minibatch is drawn afresh (:class:`MinibatchSampler`).
-Learning rates fall linearly to zero over training.
-Progress goes to the ``fraudspark.oversampling.gan`` logger; per-epoch mean losses are kept in
-``loss_history_``.
+Training length is ``steps`` generator updates whatever the variant (the same unit as the
+diffusion model's ``steps``, so one ``--steps`` option sets every generative method); Wasserstein
+GANs update the critic ``n_critic`` times before each. Every minibatch is drawn afresh
+(:class:`MinibatchSampler`). Learning rates fall linearly to zero over training.
+Progress goes to the ``fraudspark.oversampling.gan`` logger every ``log_every`` steps; the mean
+losses of each such window are kept in ``loss_history_``.
+
+Every constructor parameter is an explicit keyword argument stored as is, so scikit-learn's
+``get_params`` / ``set_params`` / ``clone`` see them all (``BaseOversampler`` is a
+``BaseEstimator``).
 
 Two options bring CTGAN's recipe (Xu et al., 2019; :mod:`~fraudspark.oversampling.modes`) to
 every variant without changing its loss: ``representation="mode-specific"`` (each continuous
@@ -27,7 +31,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -52,6 +56,9 @@ from fraudspark.oversampling.tabular import TabularTransform
 logger = logging.getLogger(__name__)
 
 Condition = Literal["class", "subtype"]
+
+# Generator updates when none are given (config's ``oversampling.steps`` overrides it in jobs).
+DEFAULT_STEPS = 3000
 Representation = Literal["standard", "mode-specific"]
 
 
@@ -116,13 +123,13 @@ class GANOversampler(BaseOversampler):
         sampling_ratio: float = 1.0,
         random_state: int | None = None,
         feature_names: Sequence[str] | None = None,
-        epochs: int = 300,
+        steps: int = DEFAULT_STEPS,
         batch_size: int = 128,
         noise_dim: int = 32,
         hidden_dims: Sequence[int] = (128, 128),
         generator_learning_rate: float = 2e-4,
         discriminator_learning_rate: float = 2e-4,
-        log_every: int = 10,
+        log_every: int = 500,
         representation: Representation = "standard",
         pac: int = 1,
     ) -> None:
@@ -133,7 +140,7 @@ class GANOversampler(BaseOversampler):
         )
         self.representation = representation
         self.pac = pac
-        self.epochs = epochs
+        self.steps = steps
         self.batch_size = batch_size
         self.noise_dim = noise_dim
         self.hidden_dims = hidden_dims
@@ -160,8 +167,8 @@ class GANOversampler(BaseOversampler):
     def _train(
         self, X: np.ndarray, y: np.ndarray, init_seed: int, train_seed: int
     ) -> SyntheticRowGenerator:
-        if min(self.epochs, self.batch_size, self.log_every, self.pac) < 1:
-            raise ValueError("epochs, batch_size, log_every and pac must be positive")
+        if min(self.steps, self.batch_size, self.log_every, self.pac) < 1:
+            raise ValueError("steps, batch_size, log_every and pac must be positive")
         if self.batch_size % self.pac:
             raise ValueError(f"batch_size {self.batch_size} must be a multiple of pac {self.pac}")
         labelled = self._training_labels(X, y, train_seed)
@@ -202,28 +209,28 @@ class GANOversampler(BaseOversampler):
         )
         generator.train()
         discriminator.train()
-        steps_per_epoch = math.ceil(np.sum(y == self.minority_class_) / self.batch_size)
         # Learning rates fall linearly to zero: GAN iterates circle the equilibrium, and a
         # shrinking step lets the last generator settle near it instead of wherever it was.
-        total_steps = self.epochs * steps_per_epoch
+        total_steps = self.steps
         schedules = [
             torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total_steps)
             for optimizer in (generator_optimizer, discriminator_optimizer)
         ]
         self.loss_history_: list[dict[str, float]] = []
-        for epoch in range(1, self.epochs + 1):
-            steps = []
-            for _ in range(steps_per_epoch):
-                steps.append(self._train_step(training))
-                for schedule in schedules:
-                    schedule.step()
-            losses = {name: float(np.mean([step[name] for step in steps])) for name in steps[0]}
+        window: list[dict[str, float]] = []
+        for step in range(1, self.steps + 1):
+            window.append(self._train_step(training))
+            for schedule in schedules:
+                schedule.step()
+            if step % self.log_every and step != self.steps:
+                continue
+            losses = {name: float(np.mean([s[name] for s in window])) for name in window[0]}
+            window = []
             if not all(math.isfinite(value) for value in losses.values()):
-                raise RuntimeError(f"{self.method} training diverged at epoch {epoch}: {losses}")
+                raise RuntimeError(f"{self.method} training diverged by step {step}: {losses}")
             self.loss_history_.append(losses)
-            if epoch % self.log_every == 0 or epoch == self.epochs:
-                shown = " ".join(f"{name}={value:.4f}" for name, value in losses.items())
-                logger.info("%s epoch %d/%d %s", self.method, epoch, self.epochs, shown)
+            shown = " ".join(f"{name}={value:.4f}" for name, value in losses.items())
+            logger.info("%s step %d/%d %s", self.method, step, self.steps, shown)
         generator.eval()
         return SyntheticRowGenerator(
             generator,
@@ -289,9 +296,38 @@ class _ConditionalGAN(GANOversampler):
     conditional = True
 
     def __init__(
-        self, *, condition: Condition = "class", n_subtypes: int = 4, **params: Any
+        self,
+        *,
+        sampling_ratio: float = 1.0,
+        random_state: int | None = None,
+        feature_names: Sequence[str] | None = None,
+        steps: int = DEFAULT_STEPS,
+        batch_size: int = 128,
+        noise_dim: int = 32,
+        hidden_dims: Sequence[int] = (128, 128),
+        generator_learning_rate: float = 2e-4,
+        discriminator_learning_rate: float = 2e-4,
+        log_every: int = 500,
+        representation: Representation = "standard",
+        pac: int = 1,
+        condition: Condition = "class",
+        n_subtypes: int = 4,
     ) -> None:
-        super().__init__(**params)
+        GANOversampler.__init__(
+            self,
+            sampling_ratio=sampling_ratio,
+            random_state=random_state,
+            feature_names=feature_names,
+            steps=steps,
+            batch_size=batch_size,
+            noise_dim=noise_dim,
+            hidden_dims=hidden_dims,
+            generator_learning_rate=generator_learning_rate,
+            discriminator_learning_rate=discriminator_learning_rate,
+            log_every=log_every,
+            representation=representation,
+            pac=pac,
+        )
         self.condition = condition
         self.n_subtypes = n_subtypes
 
@@ -331,16 +367,35 @@ class WGANOversampler(GANOversampler):
     def __init__(
         self,
         *,
-        n_critic: int = 5,
-        clip_value: float = 0.01,
+        sampling_ratio: float = 1.0,
+        random_state: int | None = None,
+        feature_names: Sequence[str] | None = None,
+        steps: int = DEFAULT_STEPS,
+        batch_size: int = 128,
+        noise_dim: int = 32,
+        hidden_dims: Sequence[int] = (128, 128),
         generator_learning_rate: float = 5e-5,
         discriminator_learning_rate: float = 5e-5,
-        **params: Any,
+        log_every: int = 500,
+        representation: Representation = "standard",
+        pac: int = 1,
+        n_critic: int = 5,
+        clip_value: float = 0.01,
     ) -> None:
-        super().__init__(
+        GANOversampler.__init__(
+            self,
+            sampling_ratio=sampling_ratio,
+            random_state=random_state,
+            feature_names=feature_names,
+            steps=steps,
+            batch_size=batch_size,
+            noise_dim=noise_dim,
+            hidden_dims=hidden_dims,
             generator_learning_rate=generator_learning_rate,
             discriminator_learning_rate=discriminator_learning_rate,
-            **params,
+            log_every=log_every,
+            representation=representation,
+            pac=pac,
         )
         self.n_critic = n_critic
         self.clip_value = clip_value
@@ -391,16 +446,37 @@ class WGANGPOversampler(WGANOversampler):
     def __init__(
         self,
         *,
-        gp_weight: float = 10.0,
+        sampling_ratio: float = 1.0,
+        random_state: int | None = None,
+        feature_names: Sequence[str] | None = None,
+        steps: int = DEFAULT_STEPS,
+        batch_size: int = 128,
+        noise_dim: int = 32,
+        hidden_dims: Sequence[int] = (128, 128),
         generator_learning_rate: float = 1e-4,
         discriminator_learning_rate: float = 1e-4,
-        **params: Any,
+        log_every: int = 500,
+        representation: Representation = "standard",
+        pac: int = 1,
+        n_critic: int = 5,
+        gp_weight: float = 10.0,
     ) -> None:
-        super().__init__(
+        GANOversampler.__init__(
+            self,
+            sampling_ratio=sampling_ratio,
+            random_state=random_state,
+            feature_names=feature_names,
+            steps=steps,
+            batch_size=batch_size,
+            noise_dim=noise_dim,
+            hidden_dims=hidden_dims,
             generator_learning_rate=generator_learning_rate,
             discriminator_learning_rate=discriminator_learning_rate,
-            **params,
+            log_every=log_every,
+            representation=representation,
+            pac=pac,
         )
+        self.n_critic = n_critic
         self.gp_weight = gp_weight
 
     def _optimizers(
@@ -444,6 +520,46 @@ class WCGANOversampler(_ConditionalGAN, WGANGPOversampler):
     """Conditional WGAN-GP: the label goes to generator and critic, penalty per (row, label)."""
 
     method = "wcgan"
+
+    def __init__(
+        self,
+        *,
+        sampling_ratio: float = 1.0,
+        random_state: int | None = None,
+        feature_names: Sequence[str] | None = None,
+        steps: int = DEFAULT_STEPS,
+        batch_size: int = 128,
+        noise_dim: int = 32,
+        hidden_dims: Sequence[int] = (128, 128),
+        generator_learning_rate: float = 1e-4,
+        discriminator_learning_rate: float = 1e-4,
+        log_every: int = 500,
+        representation: Representation = "standard",
+        pac: int = 1,
+        n_critic: int = 5,
+        gp_weight: float = 10.0,
+        condition: Condition = "class",
+        n_subtypes: int = 4,
+    ) -> None:
+        GANOversampler.__init__(
+            self,
+            sampling_ratio=sampling_ratio,
+            random_state=random_state,
+            feature_names=feature_names,
+            steps=steps,
+            batch_size=batch_size,
+            noise_dim=noise_dim,
+            hidden_dims=hidden_dims,
+            generator_learning_rate=generator_learning_rate,
+            discriminator_learning_rate=discriminator_learning_rate,
+            log_every=log_every,
+            representation=representation,
+            pac=pac,
+        )
+        self.n_critic = n_critic
+        self.gp_weight = gp_weight
+        self.condition = condition
+        self.n_subtypes = n_subtypes
 
 
 class ACGANOversampler(_ConditionalGAN):

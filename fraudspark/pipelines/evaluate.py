@@ -6,6 +6,7 @@ Results are MERGEd into ``fraud.evaluations``: re-running an evaluation replaces
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -17,13 +18,14 @@ from pyspark.sql import functions as F
 
 from fraudspark.config import Config
 from fraudspark.evaluation.protocol import (
-    CLASSIFIER_EVALUATION_NAME,
+    EVALUATED_CLASSIFIERS,
     EVALUATED_MODELS,
     Evaluation,
     EvaluationResult,
     ProtocolWindow,
     _settings_hash,
     artifact_fingerprint,
+    classifier_evaluation_name,
     detection_metrics,
     evaluation_id,
     evaluation_training_set_name,
@@ -32,17 +34,16 @@ from fraudspark.evaluation.protocol import (
 )
 from fraudspark.features.model_inputs import model_inputs
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
+from fraudspark.features.training_data import augmented_frame
 from fraudspark.lakehouse.io import upsert
 from fraudspark.lakehouse.tables import EVALUATIONS
 from fraudspark.models.batch_scoring import score_feature_rows
+from fraudspark.models.classifiers.gbt import GbtClassifier, GbtParams
 from fraudspark.models.classifiers.mlp import ClassifierConfig
 from fraudspark.models.training import TrainingConfig
 from fraudspark.oversampling import OVERSAMPLERS
-from fraudspark.pipelines.oversample import (
-    DEFAULT_GAN_EPOCHS,
-    DEFAULT_SAMPLING_RATIO,
-    oversample_training_set,
-)
+from fraudspark.oversampling.base import check_sampling_ratio
+from fraudspark.pipelines.oversample import oversample_training_set
 from fraudspark.pipelines.train import train_classifier, train_scorer
 from fraudspark.pipelines.training_sets import build_training_set
 
@@ -120,6 +121,21 @@ def evaluate_models(
     return evaluation
 
 
+def _fit_gbt(
+    spark: SparkSession,
+    config: Config,
+    training_set: str,
+    method: str,
+    params: GbtParams,
+) -> tuple[GbtClassifier, str, int]:
+    """XGBoost on an augmented training set: the model, its fingerprint, its training rows."""
+    frame, _ = augmented_frame(spark, config, training_set, method)
+    features = model_feature_columns(config)
+    model = GbtClassifier(params).fit(frame[features], frame["is_fraud"].to_numpy())
+    digest = hashlib.sha256(model.to_json().encode()).hexdigest()[:16]
+    return model, f"sha256:{digest}", len(frame)
+
+
 def evaluate_oversampling(
     spark: SparkSession,
     config: Config,
@@ -127,22 +143,42 @@ def evaluate_oversampling(
     methods: Sequence[str],
     seeds: Sequence[int] = (0,),
     *,
-    ratio: float = DEFAULT_SAMPLING_RATIO,
-    gan_epochs: int = DEFAULT_GAN_EPOCHS,
+    ratios: Sequence[float] | None = None,
+    steps: int | None = None,
+    classifiers: Sequence[str] = ("mlp",),
     classifier: ClassifierConfig | None = None,
+    gbt: GbtParams | None = None,
 ) -> Evaluation:
-    """The oversampling leaderboard: for each method and seed, the same training days (written
-    as training set :func:`evaluation_training_set_name`), the oversampling job (generators not
-    registered), the same MLP classifier on its output, the same test days.
+    """The oversampling leaderboard: every method x ratio x seed oversamples the same training
+    days (written as training set :func:`evaluation_training_set_name`; generators not
+    registered), then every classifier of ``classifiers`` (``mlp``, ``gbt``) trains on that
+    output with the seed and scores the same test days. One result per
+    (classifier, method, ratio, seed), ``model_name`` ``classifier-<kind>``.
 
-    Test rows are scored in process: they are a few days and the classifier is small. Frauds
-    known at training time stay in (the classifier needs them); test rows of customers already
-    known compromised are left out as for the scorers.
+    ``ratios`` default to ``[config.oversampling.sampling_ratio]``; ``none`` ignores the ratio,
+    so it runs once per seed (its rows carry ratio None). ``steps`` is every generative method's
+    training length (default ``config.oversampling.steps``). ``train_seconds`` is the wall time
+    to oversample plus to train that classifier.
+
+    Test rows are scored in process: they are a few days and the classifiers are small. Frauds
+    known at training time stay in (the classifiers need them); test rows of customers already
+    known compromised are left out as for the scorers. Raises ValueError for an unknown method
+    or classifier, or a ratio outside (0, 1].
     """
     unknown = [method for method in methods if method not in OVERSAMPLERS]
     if unknown or not methods:
         raise ValueError(f"methods must be among {list(OVERSAMPLERS)}, got {list(methods)}")
+    wrong = [kind for kind in classifiers if kind not in EVALUATED_CLASSIFIERS]
+    if wrong or not classifiers:
+        raise ValueError(
+            f"classifiers must be among {list(EVALUATED_CLASSIFIERS)}, got {list(classifiers)}"
+        )
+    ratios = list(ratios) if ratios else [config.oversampling.sampling_ratio]
+    for asked in ratios:
+        check_sampling_ratio(asked)
+    steps = config.oversampling.steps if steps is None else steps
     classifier = classifier or ClassifierConfig()
+    gbt = gbt or GbtParams()
     training_set = evaluation_training_set_name(window)
     built = build_training_set(spark, config, training_set, window.train_start, window.train_end)
     versions = built.versions
@@ -156,41 +192,63 @@ def evaluate_oversampling(
         .toPandas()
     )
     test = exclude_known_compromised(test, known_frauds(spark, config, window, versions), window)
-    settings = {"ratio": ratio, "gan_epochs": gan_epochs, **dataclasses.asdict(classifier)}
+    settings = {
+        "steps": steps,
+        "mlp": dataclasses.asdict(classifier),
+        "gbt": {**dataclasses.asdict(gbt), "extra": dict(gbt.extra)},
+    }
     evaluation = Evaluation(
         _settings_hash({"window": dataclasses.asdict(window), "data_versions": dict(versions),
                         "oversampling": {**settings, "seed": None}}),
         window,
         dict(versions),
     )  # fmt: skip
-    for method in methods:
+    runs: list[tuple[str, float | None]] = [("none", None)] if "none" in methods else []
+    runs += [(method, value) for value in ratios for method in methods if method != "none"]
+    for method, ratio in runs:
         for seed in seeds:
             began = time.perf_counter()
             report = oversample_training_set(
                 spark, config, training_set, method,
-                ratio=ratio, seed=seed, epochs=gan_epochs, register=False,
+                ratio=ratio, seed=seed, steps=steps, register=False,
             )  # fmt: skip
-            trained = train_classifier(
-                spark, config, training_set, method,
-                training=dataclasses.replace(classifier, seed=seed),
-            )  # fmt: skip
-            train_seconds = time.perf_counter() - began
-            scored = test.assign(score=trained.classifier.predict_proba(test[features]))
-            evaluation.results.append(
-                EvaluationResult(
-                    model=CLASSIFIER_EVALUATION_NAME,
-                    oversampling=method,
-                    seed=seed,
-                    metrics=detection_metrics(scored, "score"),
-                    model_version=artifact_fingerprint(trained.artifact),
-                    train_rows=int(trained.artifact.metadata["extra"]["training_rows"]),
-                    test_rows=len(scored),
-                    test_frauds=int(scored["is_fraud"].sum()),
-                    train_seconds=train_seconds,
-                    quality=report.quality.summary() if report.quality else {},
+            oversample_seconds = time.perf_counter() - began
+            for kind in classifiers:
+                began = time.perf_counter()
+                if kind == "mlp":
+                    trained = train_classifier(
+                        spark, config, training_set, method,
+                        training=dataclasses.replace(classifier, seed=seed),
+                    )  # fmt: skip
+                    score = trained.classifier.predict_proba(test[features])
+                    fingerprint = artifact_fingerprint(trained.artifact)
+                    train_rows = int(trained.artifact.metadata["extra"]["training_rows"])
+                else:
+                    model, fingerprint, train_rows = _fit_gbt(
+                        spark, config, training_set, method, dataclasses.replace(gbt, seed=seed)
+                    )
+                    score = model.predict_proba(test[features])
+                train_seconds = oversample_seconds + time.perf_counter() - began
+                scored = test.assign(score=score)
+                evaluation.results.append(
+                    EvaluationResult(
+                        model=classifier_evaluation_name(kind),
+                        oversampling=method,
+                        seed=seed,
+                        metrics=detection_metrics(scored, "score"),
+                        model_version=fingerprint,
+                        train_rows=train_rows,
+                        test_rows=len(scored),
+                        test_frauds=int(scored["is_fraud"].sum()),
+                        train_seconds=train_seconds,
+                        quality=report.quality.summary() if report.quality else {},
+                        ratio=ratio,
+                    )
                 )
-            )
-            log.info("evaluated oversampling %s (seed %d) in %.0f s", method, seed, train_seconds)
+                log.info(
+                    "evaluated oversampling %s ratio %s x %s (seed %d) in %.0f s",
+                    method, ratio, kind, seed, train_seconds,
+                )  # fmt: skip
     return evaluation
 
 
@@ -203,6 +261,7 @@ def write_evaluations(spark: SparkSession, config: Config, evaluation: Evaluatio
             evaluation.evaluation_id,
             r.model,
             r.oversampling,
+            r.ratio,
             r.seed,
             r.metrics.auc_roc,
             r.metrics.average_precision,
@@ -217,6 +276,9 @@ def write_evaluations(spark: SparkSession, config: Config, evaluation: Evaluatio
             r.test_rows,
             r.test_frauds,
             r.train_seconds,
+            r.quality.get("two_sample_auc"),
+            r.quality.get("tstr_average_precision"),
+            None if "invalid_rows" not in r.quality else int(r.quality["invalid_rows"]),
             r.model_version,
             evaluation.data_versions,
             now,

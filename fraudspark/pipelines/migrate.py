@@ -1,7 +1,8 @@
 """Bring a lakehouse written by an earlier fraudspark to the current table schemas.
 
 Each migration is a column rename of one table, applied only where the old column is there and
-the new one is not, so running it again changes nothing. A table is rewritten in one atomic
+the new one is not, or a new nullable column added (as nulls) where it is missing; so running it
+again changes nothing. A table is rewritten in one atomic
 Delta commit (:func:`~fraudspark.lakehouse.io.overwrite_table`): readers see the old or the new
 schema, never a mix, and its history stays readable by time travel.
 """
@@ -38,22 +39,40 @@ RENAMES: tuple[tuple[Table, str, str], ...] = (
 )
 
 
+# table -> nullable columns added after the table was first written; old rows get nulls.
+# fraud.evaluations: the oversampling ratio became a row key (one evaluation runs several
+# ratios), and the synthetic-row quality is kept on each row for the one leaderboard.
+ADDED_COLUMNS: tuple[tuple[Table, str], ...] = (
+    (EVALUATIONS, "ratio"),
+    (EVALUATIONS, "two_sample_auc"),
+    (EVALUATIONS, "tstr_average_precision"),
+    (EVALUATIONS, "invalid_rows"),
+)
+
+
 @dataclass(frozen=True)
 class MigrationReport:
     renamed: tuple[str, ...]  # "table.old -> new"
     tables_rewritten: tuple[str, ...]
+    added: tuple[str, ...] = ()  # "table.column"
 
     def summary(self) -> str:
-        if not self.renamed:
+        if not self.renamed and not self.added:
             return "the lakehouse is up to date: nothing to migrate"
-        return f"renamed {', '.join(self.renamed)}; rewrote {', '.join(self.tables_rewritten)}"
+        done = [f"renamed {', '.join(self.renamed)}"] if self.renamed else []
+        done += [f"added {', '.join(self.added)}"] if self.added else []
+        return f"{'; '.join(done)}; rewrote {', '.join(self.tables_rewritten)}"
 
 
 def migrate(spark: SparkSession, config: Config) -> MigrationReport:
-    """Apply every pending rename of :data:`RENAMES`; returns what was done."""
+    """Apply every pending rename of :data:`RENAMES` and addition of :data:`ADDED_COLUMNS`;
+    returns what was done. Each table changed is rewritten once, in the registry's column order.
+    """
     renamed: list[str] = []
+    added: list[str] = []
     rewritten: list[str] = []
     tables = {table.name: table for table, _, _ in RENAMES}
+    tables |= {table.name: table for table, _ in ADDED_COLUMNS}
     for table in tables.values():
         if not table_exists(spark, config, table):
             continue
@@ -63,16 +82,29 @@ def migrate(spark: SparkSession, config: Config) -> MigrationReport:
             for candidate, old, new in RENAMES
             if candidate.name == table.name and old in rows.columns and new not in rows.columns
         ]
-        if not pending:
-            continue
         current = {new: old for old, new in pending}
+        missing = [
+            column
+            for candidate, column in ADDED_COLUMNS
+            if candidate.name == table.name and column not in rows.columns and column not in current
+        ]
+        if not pending and not missing:
+            continue
         assert table.schema is not None
-        # The registry's columns, in its order, each read from its old name if renamed.
+        types = {field.name: field.dataType for field in table.schema.fields}
+        # The registry's columns, in its order, each read from its old name if renamed, null
+        # if added.
         migrated = rows.select(
-            *[F.col(current.get(name, name)).alias(name) for name in table.schema.names]
+            *[
+                F.lit(None).cast(types[name]).alias(name)
+                if name in missing
+                else F.col(current.get(name, name)).alias(name)
+                for name in table.schema.names
+            ]
         )
         overwrite_table(spark, config, table, migrated)
         renamed += [f"{table.name}.{old} -> {new}" for old, new in pending]
+        added += [f"{table.name}.{column}" for column in missing]
         rewritten.append(table.name)
-        log.info("migrated %s: %s", table.name, pending)
-    return MigrationReport(tuple(renamed), tuple(rewritten))
+        log.info("migrated %s: renamed %s, added %s", table.name, pending, missing)
+    return MigrationReport(tuple(renamed), tuple(rewritten), tuple(added))

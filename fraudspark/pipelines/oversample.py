@@ -51,6 +51,7 @@ from fraudspark.lakehouse.tables import (
 )
 from fraudspark.models.training import one_torch_thread
 from fraudspark.oversampling import OVERSAMPLERS, load_generator, make_oversampler
+from fraudspark.oversampling.base import check_sampling_ratio, synthetic_row_count
 from fraudspark.oversampling.quality import (
     ALL_FEATURES,
     QUALITY_SAMPLE_ROWS,
@@ -65,12 +66,6 @@ from fraudspark.registry import register_files
 log = logging.getLogger(__name__)
 
 
-DEFAULT_SAMPLING_RATIO = 0.1
-
-
-DEFAULT_GAN_EPOCHS = 300
-
-
 CHUNK_ROWS = 20_000
 
 
@@ -82,8 +77,9 @@ GENERATOR_FILE = "generator.zip"
 
 
 def generator_model_name(method: str) -> str:
-    """The registered model a method's generators are versions of: ``fraud-gan-<method>``."""
-    return f"fraud-gan-{method}"
+    """The registered model a method's generators are versions of: ``fraud-generator-<method>``
+    (a GAN or the diffusion model)."""
+    return f"fraud-generator-{method}"
 
 
 def has_generator(method: str) -> bool:
@@ -249,7 +245,7 @@ def _synthesise(
     wanted: int,
     *,
     seed: int,
-    epochs: int,
+    steps: int,
     register: bool,
 ) -> _Synthesis:
     """Fit the method on the driver (fraud rows + a normal sample); ``wanted`` synthetic rows."""
@@ -262,7 +258,7 @@ def _synthesise(
     normal = _normal_sample(rows, features, min(normals, max(sample_size, len(real) + 1)), seed)
     params: dict[str, Any] = {"random_state": seed, "feature_names": features}
     if has_generator(method):
-        params["epochs"] = epochs
+        params["steps"] = steps  # every generative method counts training in steps
     sampler = make_oversampler(method, sampling_ratio=1.0, **params)
     with one_torch_thread():
         resampled, _ = sampler.fit_resample(
@@ -270,10 +266,10 @@ def _synthesise(
         )
     generator_version = None
     if has_generator(method):
-        generator_bytes = sampler.generator_bytes()  # type: ignore[attr-defined]
+        generator_bytes = sampler.generator_bytes()
         if register:
             run = {"training_set": name, "training_set_version": str(version)}
-            run |= {"seed": str(seed), "epochs": str(epochs)}
+            run |= {"seed": str(seed), "steps": str(steps)}
             generator_version = _register_generator(config, method, generator_bytes, run)
         synthetic = generated_rows(spark, generator_bytes, wanted, seed)
     else:
@@ -308,24 +304,31 @@ def oversample_training_set(
     training_set: str,
     method: str,
     *,
-    ratio: float = DEFAULT_SAMPLING_RATIO,
+    ratio: float | None = None,
     seed: int = 0,
-    epochs: int = DEFAULT_GAN_EPOCHS,
+    steps: int | None = None,
     register: bool = True,
 ) -> OversamplingReport:
     """Write ``fraud.augmented_training_sets`` partition (``training_set``, ``method``) and its
     rows of ``fraud.oversampling_quality``; re-running replaces both and nothing else.
 
-    ``ratio`` is fraud / normal rows after oversampling (imbalanced-learn's float strategy);
-    ``none`` ignores it. A GAN's generator is registered as ``fraud-gan-<method>`` and its
-    version written with every synthetic row (``register=False`` skips that, for benchmarks).
+    ``ratio`` is fraud / normal rows after oversampling (imbalanced-learn's float strategy;
+    default ``config.oversampling.sampling_ratio``); ``none`` ignores it. ``steps`` is the
+    training length of a GAN or the diffusion model (default ``config.oversampling.steps``).
+    A generator is registered as ``fraud-generator-<method>`` and its version written with
+    every synthetic row (``register=False`` skips that, for benchmarks).
+
+    Raises ValueError for an unknown method, a bad training-set name, a ratio outside (0, 1]
+    or one the training set already reaches (:func:`synthetic_row_count`).
     """
+    ratio = config.oversampling.sampling_ratio if ratio is None else ratio
+    steps = config.oversampling.steps if steps is None else steps
     if method not in OVERSAMPLERS:
         raise ValueError(f"unknown oversampling method {method!r}: one of {sorted(OVERSAMPLERS)}")
     if not training_set or "'" in training_set:
         raise ValueError(f"invalid training set name: {training_set!r}")
-    if method != "none" and not 0 < ratio <= 1:
-        raise ValueError(f"ratio must lie in (0, 1], got {ratio}")
+    if method != "none":
+        check_sampling_ratio(ratio)
     rows, version = training_set_rows(spark, config, training_set)
     normals, frauds = _label_counts(rows, training_set)
     augmented = rows.withColumns(
@@ -337,12 +340,10 @@ def oversample_training_set(
     )
     synthesis = None
     if method != "none":
-        wanted = int(ratio * normals) - frauds
-        if wanted <= 0:
-            raise ValueError(
-                f"ratio {ratio} is already reached ({frauds} frauds / {normals} normal rows in "
-                f"training set {training_set!r}): increase it"
-            )
+        try:
+            wanted = synthetic_row_count(ratio, frauds, normals)
+        except ValueError as error:
+            raise ValueError(f"training set {training_set!r}: {error}") from None
         synthesis = _synthesise(
             spark,
             config,
@@ -351,7 +352,7 @@ def oversample_training_set(
             method,
             wanted,
             seed=seed,
-            epochs=epochs,
+            steps=steps,
             register=register,
         )
         augmented = augmented.unionByName(synthesis.rows)
