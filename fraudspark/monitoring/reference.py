@@ -115,7 +115,10 @@ def reference_table_rows(
             "model_name": model_name,
             "model_version": int(model_version),
             "row_id": range(len(reference)),
-            "weekday": [None if pd.isna(w) else int(w) for w in reference[WEEKDAY]],
+            # object, so that a missing weekday stays None (not NaN) for the integer column
+            "weekday": pd.Series(
+                [None if pd.isna(w) else int(w) for w in reference[WEEKDAY]], dtype=object
+            ),
             "features": [dict(zip(features, map(float, row), strict=True)) for row in values],
             "score": reference["score"].astype(float).to_numpy(),
             "is_alert": reference["is_alert"].astype(bool).to_numpy(),

@@ -194,7 +194,7 @@ def _compare(
                         "value": float("nan"),
                         "threshold": float("nan"),
                         "drifted": False,
-                        "reason": "no training day has the window's weekday mix",
+                        "reason": "the training rows lack the window's weekdays (or dates)",
                     }
                 )
             )
