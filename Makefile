@@ -34,7 +34,7 @@ test: setup ## run the whole test suite (slow end-to-end tests included)
 test-fast: setup ## the suite without the tests marked slow
 	$(BIN)/pytest -q -m "not slow"
 
-demo: setup ## generate ~1M transactions over 90 days, ingest them, and query them
+demo: setup ## the short end-to-end demo (a few minutes; `fraudspark demo --full` is the long one)
 	$(BIN)/fraudspark demo
 
 lint: setup ## ruff lint and format check

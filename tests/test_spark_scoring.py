@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from fraudspark.cli import promote as promote_job
 from fraudspark.cli import score as score_job
@@ -156,6 +157,28 @@ def test_rescoring_a_date_changes_nothing(
     assert reasons[0]["reasons"] == ", ".join(
         f"{name} {100 * share:.0f}%" for name, share in zip(names, shares, strict=True)
     )
+
+
+def test_a_second_model_leaves_the_first_models_rows_and_files_as_they_were(
+    spark: SparkSession, store: Config, artifacts: dict[str, ModelArtifact]
+) -> None:
+    day = date(2025, 2, 1)
+    first = register_model(store, "fraud-ae", artifacts["autoencoder"])
+    score_days(spark, store, f"fraud-ae/{first}", day, day)
+
+    def first_rows() -> pd.DataFrame:
+        scores = read_table(spark, store, SCORES).where(
+            f"model_name = 'fraud-ae' AND model_version = {first} AND tx_date = '{day}'"
+        )
+        return scores.withColumn("file", F.input_file_name()).toPandas()
+
+    before = first_rows()
+    second = register_model(store, "fraud-ae", artifacts["autoencoder"])
+    report = score_days(spark, store, f"fraud-ae/{second}", day, day)
+
+    assert report.rows_inserted == report.rows_scored == len(before) > 0
+    # The first version's rows, scored_at and the files that hold them are untouched.
+    assert_frames_equal(first_rows(), before)
 
 
 def registered_version(out: str) -> int:

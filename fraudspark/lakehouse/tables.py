@@ -288,6 +288,28 @@ RETRAIN_HINTS = Table(
     description="A row per model and day when drift suggests retraining, naming the features.",
 )
 
+MONITORING_REFERENCES = Table(
+    name="monitoring_references",
+    keys=("model_name", "model_version", "row_id"),
+    schema=T.StructType(
+        [
+            T.StructField("model_name", T.StringType(), False),
+            T.StructField("model_version", T.IntegerType(), False),
+            T.StructField("row_id", T.IntegerType(), False),
+            # Spark's dayofweek (1 = Sunday .. 7 = Saturday) of the training row; null if the
+            # training rows carry no date.
+            T.StructField("weekday", T.IntegerType(), True),
+            T.StructField("features", T.MapType(T.StringType(), T.DoubleType()), False),
+            T.StructField("score", T.DoubleType(), False),
+            T.StructField("is_alert", T.BooleanType(), False),
+            T.StructField("top_features", T.ArrayType(T.StringType()), False),
+            T.StructField("top_feature_shares", T.ArrayType(T.DoubleType()), False),
+            T.StructField("computed_at", T.TimestampType(), False),
+        ]
+    ),
+    description="Each model version's monitoring reference: sampled training rows, scored.",
+)
+
 RUNS = Table(
     name="runs",
     keys=("run_id", "step"),
@@ -324,6 +346,7 @@ ALL_TABLES: tuple[Table, ...] = (
     DRIFT,
     FEATURE_IMPORTANCE,
     RETRAIN_HINTS,
+    MONITORING_REFERENCES,
     RUNS,
 )
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config
@@ -32,7 +33,12 @@ SEED = 17
 DAYS_IN_WEEK = 7
 
 
-DAY_OF_WEEK_FEATURES = ("tx_during_weekend",)  # constant within a day
+# Flags set by the day of the week: their share in a window depends on which weekdays it
+# covers, so they are compared with a reference of the window's weekday mix.
+DAY_OF_WEEK_FEATURES = ("tx_during_weekend",)
+
+WEEKDAY = "weekday"  # Spark's dayofweek: 1 = Sunday .. 7 = Saturday
+SCORE_COLUMNS = ("score", "is_alert", "top_features", "top_feature_shares")
 
 
 def thresholds_from(config: Config) -> DriftThresholds:
@@ -74,16 +80,94 @@ def training_rows(spark: SparkSession, config: Config, metadata: dict[str, Any])
     return rows
 
 
+def _weekday(rows: DataFrame) -> Column:
+    if "tx_date" in rows.columns:
+        return F.dayofweek("tx_date")
+    if "tx_ts" in rows.columns:
+        return F.dayofweek("tx_ts")
+    return F.lit(None).cast("int")
+
+
 def _reference(
     spark: SparkSession, config: Config, registered: RegisteredModel, features: list[str]
 ) -> pd.DataFrame:
-    """A sample of the model's training rows, as trained on, with their in-process scores."""
+    """A sample of the model's training rows, as trained on, with their in-process scores.
+
+    Columns: ``features`` (float), ``weekday`` (Spark's dayofweek, NaN when the rows carry no
+    date), then ``score``, ``is_alert``, ``top_features``, ``top_feature_shares``.
+    """
     rows = training_rows(spark, config, registered.artifact.metadata)
-    sample = _sample(model_inputs(rows, features).select(*features), SAMPLE_ROWS)
+    inputs = model_inputs(rows, features)
+    sample = _sample(inputs.select(*features, _weekday(rows).alias(WEEKDAY)), SAMPLE_ROWS)
     scored = load_model(registered.artifact).score(sample[features])
-    return pd.concat(
-        [sample, scored[["score", "is_alert", "top_features", "top_feature_shares"]]], axis=1
+    sample[WEEKDAY] = sample[WEEKDAY].astype(float)
+    return pd.concat([sample, scored[list(SCORE_COLUMNS)]], axis=1)
+
+
+def reference_table_rows(
+    reference: pd.DataFrame, features: list[str], model_name: str, model_version: int
+) -> pd.DataFrame:
+    """A reference from :func:`_reference` as rows of ``fraud.monitoring_references``
+    (``computed_at`` is left to the writer)."""
+    values = reference[features].to_numpy(dtype=float)
+    return pd.DataFrame(
+        {
+            "model_name": model_name,
+            "model_version": int(model_version),
+            "row_id": range(len(reference)),
+            # object, so that a missing weekday stays None (not NaN) for the integer column
+            "weekday": pd.Series(
+                [None if pd.isna(w) else int(w) for w in reference[WEEKDAY]], dtype=object
+            ),
+            "features": [dict(zip(features, map(float, row), strict=True)) for row in values],
+            "score": reference["score"].astype(float).to_numpy(),
+            "is_alert": reference["is_alert"].astype(bool).to_numpy(),
+            "top_features": [list(map(str, names)) for names in reference["top_features"]],
+            "top_feature_shares": [
+                list(map(float, shares)) for shares in reference["top_feature_shares"]
+            ],
+        }
     )
+
+
+def reference_from_table_rows(rows: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The inverse of :func:`reference_table_rows`: the reference frame, in ``row_id`` order."""
+    rows = rows.sort_values("row_id").reset_index(drop=True)
+    values = pd.DataFrame([dict(mapping) for mapping in rows["features"]], columns=features)
+    frame = values.astype(float)
+    frame[WEEKDAY] = rows["weekday"].astype(float)
+    frame["score"] = rows["score"].astype(float)
+    frame["is_alert"] = rows["is_alert"].astype(bool)
+    frame["top_features"] = [list(names) for names in rows["top_features"]]
+    frame["top_feature_shares"] = [list(shares) for shares in rows["top_feature_shares"]]
+    return frame
+
+
+def weekday_matched(
+    reference: pd.DataFrame, current_weekdays: pd.Series, seed: int = SEED
+) -> pd.DataFrame | None:
+    """Reference rows resampled to the weekday mix of ``current_weekdays``.
+
+    Each weekday gets the current's share of rows, drawn (with replacement, seeded) from the
+    reference rows of that weekday; the size is the reference's. None when a weekday of the
+    current rows has no reference row (or the reference has no dates): then no reference has
+    the current's weekday mix.
+    """
+    shares = current_weekdays.dropna().astype(int).value_counts(normalize=True)
+    if shares.empty or reference[WEEKDAY].isna().all():
+        return None
+    weekdays = reference[WEEKDAY].astype("Int64")
+    by_day = {int(str(day)): rows for day, rows in reference.groupby(weekdays)}
+    wanted = {int(str(day)): float(share) for day, share in shares.items()}
+    if any(day not in by_day for day in wanted):
+        return None
+    rng = np.random.default_rng(seed)
+    parts = []
+    for day, share in sorted(wanted.items()):
+        rows = by_day[day]
+        count = max(1, round(share * len(reference)))
+        parts.append(rows.iloc[rng.integers(0, len(rows), size=count)])
+    return pd.concat(parts, ignore_index=True)
 
 
 def _current(
@@ -103,5 +187,7 @@ def _current(
         .select("tx_id", "tx_date", "score", "is_alert")
     )
     rows = model_inputs(feature_rows(spark, config, start, end), features)
-    joined = rows.join(scores, ["tx_id", "tx_date"]).select(*features, "score", "is_alert")
+    joined = rows.join(scores, ["tx_id", "tx_date"]).select(
+        *features, F.dayofweek("tx_date").alias(WEEKDAY), "score", "is_alert"
+    )
     return _sample(joined, SAMPLE_ROWS)

@@ -268,6 +268,13 @@ def maintain(
     started = time.perf_counter()
     from delta.tables import DeltaTable
 
+    if vacuum:
+        # The monitor's references read training rows through time travel: keep each champion's
+        # before VACUUM can remove the versions it reads.
+        from fraudspark.pipelines.monitor import ensure_monitoring_references
+
+        for computed in ensure_monitoring_references(spark, config):
+            log.info("monitoring reference of %s kept before VACUUM", computed)
     # Compaction's and VACUUM's own Spark jobs; without this Delta lists files in one task.
     spark.conf.set("spark.databricks.delta.vacuum.parallelDelete.enabled", "true")
     protected = protected_versions(spark, config)

@@ -20,18 +20,29 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from fraudspark.config import Config
 from fraudspark.lakehouse.io import read_table, replace_partitions, table_exists
-from fraudspark.lakehouse.tables import DRIFT, FEATURE_IMPORTANCE, RETRAIN_HINTS, SCORES, Table
+from fraudspark.lakehouse.tables import (
+    DRIFT,
+    FEATURE_IMPORTANCE,
+    MONITORING_REFERENCES,
+    RETRAIN_HINTS,
+    SCORES,
+    Table,
+)
 from fraudspark.monitoring.drift import drift_summary, feature_drift, retrain_hint
 from fraudspark.monitoring.reference import (
     DAY_OF_WEEK_FEATURES,
-    DAYS_IN_WEEK,
+    WEEKDAY,
     _current,
     _reference,
     binary_columns,
+    reference_from_table_rows,
+    reference_table_rows,
     thresholds_from,
+    weekday_matched,
 )
 from fraudspark.monitoring.report import format_summary, write_report
 from fraudspark.registry import RegisteredModel, champions
@@ -95,14 +106,119 @@ def _write(
     replace_partitions(spark, config, table, frame, where)
 
 
+def monitoring_reference(
+    spark: SparkSession, config: Config, registered: RegisteredModel, features: list[str]
+) -> pd.DataFrame:
+    """The model version's reference (see :func:`fraudspark.monitoring.reference._reference`),
+    computed once and kept in ``fraud.monitoring_references``; later calls read it back.
+
+    Computing it reads the training rows through Delta time travel, so it must happen before a
+    VACUUM removes those versions: the monitor computes it at a version's first night, and the
+    maintain pipeline for every champion before it vacuums.
+    """
+    if table_exists(spark, config, MONITORING_REFERENCES):
+        cached = (
+            read_table(spark, config, MONITORING_REFERENCES)
+            .where(F.col("model_name") == registered.name)
+            .where(F.col("model_version") == registered.version)
+            .toPandas()
+        )
+        if not cached.empty:
+            return reference_from_table_rows(cached, features)
+    reference = _reference(spark, config, registered, features)
+    rows = reference_table_rows(reference, features, registered.name, registered.version)
+    assert MONITORING_REFERENCES.schema is not None
+    schema = MONITORING_REFERENCES.schema
+    without_time = T.StructType([f for f in schema.fields if f.name != "computed_at"])
+    frame = spark.createDataFrame(
+        [tuple(row) for row in rows[without_time.fieldNames()].itertuples(index=False)],
+        without_time,
+    ).withColumn("computed_at", F.current_timestamp())
+    where = f"model_name = '{registered.name}' AND model_version = {int(registered.version)}"
+    replace_partitions(
+        spark, config, MONITORING_REFERENCES, frame.select(*schema.fieldNames()), where
+    )
+    log.info("%s: monitoring reference of %d rows kept", registered, len(reference))
+    return reference
+
+
+def ensure_monitoring_references(spark: SparkSession, config: Config) -> list[str]:
+    """Compute and keep the reference of every champion that has none yet (see
+    :func:`monitoring_reference`); returns the ``NAME/VERSION`` of each one computed."""
+    computed = []
+    for registered in champions(config):
+        if table_exists(spark, config, MONITORING_REFERENCES):
+            present = (
+                read_table(spark, config, MONITORING_REFERENCES)
+                .where(F.col("model_name") == registered.name)
+                .where(F.col("model_version") == registered.version)
+                .limit(1)
+                .count()
+            )
+            if present:
+                continue
+        features = list(registered.artifact.metadata["feature_names"])
+        monitoring_reference(spark, config, registered, features)
+        computed.append(str(registered))
+    return computed
+
+
+def _compare(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    features: list[str],
+    binary: list[str],
+    config: Config,
+) -> pd.DataFrame:
+    """Drift rows of ``current`` against ``reference``; the weekday flags against the
+    reference resampled to the current's weekday mix, or, when no reference day matches, left
+    out with the reason in a ``not_compared`` row (value NaN, not drifted)."""
+    thresholds = thresholds_from(config)
+    bins = config.monitoring.bins
+    calendar = [f for f in features if f in DAY_OF_WEEK_FEATURES]
+    others = [f for f in features if f not in DAY_OF_WEEK_FEATURES]
+    columns = [*others, "score", "is_alert"]
+    frames = [
+        feature_drift(
+            reference, current, columns, [c for c in binary if c in columns], thresholds, bins
+        )
+    ]
+    if calendar:
+        matched = weekday_matched(reference, current[WEEKDAY])
+        if matched is None:
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "feature": calendar,
+                        "metric": "not_compared",
+                        "value": float("nan"),
+                        "threshold": float("nan"),
+                        "drifted": False,
+                        "reason": "the training rows lack the window's weekdays (or dates)",
+                    }
+                )
+            )
+        else:
+            frames.append(
+                feature_drift(
+                    matched,
+                    current,
+                    calendar,
+                    [c for c in binary if c in calendar],
+                    thresholds,
+                    bins,
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
 def monitor_model(
     spark: SparkSession, config: Config, registered: RegisteredModel, day: date, report: bool
 ) -> ModelMonitoring:
     """Drift, importance and retrain hint of one model version for ``day``; optionally a report."""
     features = list(registered.artifact.metadata["feature_names"])
-    thresholds = thresholds_from(config)
     binary = [*binary_columns(features), "is_alert"]
-    reference = _reference(spark, config, registered, features)
+    reference = monitoring_reference(spark, config, registered, features)
     reference["is_alert"] = reference["is_alert"].astype(int)
     window = config.monitoring.window_days
     frames = []
@@ -114,14 +230,9 @@ def monitor_model(
             current_day = current
         if current.empty:
             continue
-        # A single day is all weekend or all weekday: the weekend flag is compared only over
-        # whole weeks, whose mix of days is the training range's.
-        compared = [f for f in features if days >= DAYS_IN_WEEK or f not in DAY_OF_WEEK_FEATURES]
-        drift = feature_drift(
-            reference, current, [*compared, "score", "is_alert"],
-            [column for column in binary if column in compared or column == "is_alert"],
-            thresholds, config.monitoring.bins,
-        )  # fmt: skip
+        # A weekday flag's share follows the weekdays a window covers (a Monday has no weekend,
+        # a month and a week never the same mix): it is compared with a matched reference.
+        drift = _compare(reference, current, features, binary, config)
         frames.append(drift.assign(window_days=days))
 
     importance = daily_importance(spark, config, registered, day).reindex(features, fill_value=0.0)

@@ -267,13 +267,17 @@ def backfill(
     source_format: str | None = None,
     mapping: str | None = None,
     progress: Callable[[str], None] | None = None,
+    maintain: bool = False,
 ) -> None:
     """Run the nights ``start``..``end`` in order, each resuming where it stopped; each
-    night's raw files are read in ``source_format`` or with the source ``mapping``."""
+    night's raw files are read in ``source_format`` or with the source ``mapping``;
+    ``maintain`` runs the maintain step even when ``nightly.maintain`` is off."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     day = start
     while day <= end:
-        night = NightInputs(day, day_source(raw_root, day), None, source_format, mapping)
+        night = NightInputs(
+            day, day_source(raw_root, day), None, source_format, mapping, maintain=maintain
+        )
         run_night(spark, config, night, progress=progress)
         day += timedelta(days=1)

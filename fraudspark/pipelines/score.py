@@ -11,7 +11,14 @@ from pyspark.sql import functions as F
 
 from fraudspark.config import Config
 from fraudspark.features.store import feature_rows, model_feature_columns
-from fraudspark.lakehouse.io import ensure_table, merge_insert_new, read_table, table_version
+from fraudspark.lakehouse.io import (
+    ensure_table,
+    merge_insert_new,
+    read_table,
+    replace_partitions,
+    rows_written_by_last_commit,
+    table_version,
+)
 from fraudspark.lakehouse.tables import SCORES, table_path
 from fraudspark.models.batch_scoring import score_feature_rows
 from fraudspark.registry import ModelSpec, registered_artifact
@@ -48,11 +55,15 @@ def write_scores(
     start: date,
     end: date,
 ) -> int:
-    """MERGE scored rows into ``fraud.scores``, inserting only keys not there yet.
+    """Write scored rows into ``fraud.scores``, inserting only keys not there yet.
 
     A transaction keeps the first score a model version gave it, so re-running a date changes
-    nothing (``scored_at`` included; Delta then commits nothing). ``start``..``end`` bound the
-    dates the MERGE reads. Returns the number of rows inserted.
+    nothing (``scored_at`` included; Delta then commits nothing), and other models' rows are
+    never rewritten. When the model version has no row dated ``start``..``end`` yet (the usual
+    night), the rows are written by a ``replaceWhere`` on (dates, model, version): no join with
+    the table, and a concurrent writer of the same region conflicts instead of doubling rows.
+    Otherwise (a re-run, or a range partly scored) an insert-only MERGE pruned to the dates'
+    partitions and the model version. Returns the number of rows inserted.
     """
     from delta.tables import DeltaTable
 
@@ -74,10 +85,20 @@ def write_scores(
         ]
     )
     ensure_table(spark, config, SCORES)
+    model = f"model_name = '{model_name}' AND model_version = {int(model_version)}"
+    region = f"{_date_range_condition('tx_date', start, end)} AND {model}"
+    already = read_table(spark, config, SCORES).where(F.expr(region)).limit(1).count()
+    if not already:
+        replace_partitions(spark, config, SCORES, rows.where(F.expr(region)), region)
+        return rows_written_by_last_commit(spark, config, SCORES) or 0
     before = table_version(spark, config, SCORES)
-    model = f"t.model_name = '{model_name}' AND t.model_version = {int(model_version)}"
     merge_insert_new(
-        spark, config, SCORES, rows, f"{_date_range_condition('t.tx_date', start, end)} AND {model}"
+        spark,
+        config,
+        SCORES,
+        rows,
+        f"{_date_range_condition('t.tx_date', start, end)} AND "
+        f"t.model_name = '{model_name}' AND t.model_version = {int(model_version)}",
     )
     if table_version(spark, config, SCORES) == before:
         return 0

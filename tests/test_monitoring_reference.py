@@ -1,0 +1,121 @@
+"""The monitor's reference: kept once per model version, and the weekday flags compared with a
+reference of the window's weekday mix (a calm week raises no alarm; x1.5 amounts still do)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+
+from fraudspark.config import Config
+from fraudspark.lakehouse.io import read_table
+from fraudspark.lakehouse.tables import MONITORING_REFERENCES
+from fraudspark.models.training import TrainingConfig
+from fraudspark.monitoring.reference import WEEKDAY, _reference, weekday_matched
+from fraudspark.pipelines.features import compute_features
+from fraudspark.pipelines.ingest import ingest_transactions
+from fraudspark.pipelines.maintain import maintain
+from fraudspark.pipelines.monitor import monitor_model, monitoring_reference
+from fraudspark.pipelines.score import score_days
+from fraudspark.pipelines.train import train_scorer
+from fraudspark.registry import MODEL_NAMES, RegisteredModel, register_model, registered_artifact
+from fraudspark.simulate.generator import generate_transactions, write_raw
+from fraudspark.simulate.handbook import handbook_config
+
+START = date(2018, 6, 1)  # a warm-up month, so July's 30-day windows are full
+TRAIN = (date(2018, 7, 1), date(2018, 7, 31))  # a month that starts on a Sunday
+CALM_WEEK = [date(2018, 8, 20) + timedelta(days=i) for i in range(7)]  # Monday .. Sunday
+DRIFTED = date(2018, 8, 27)  # amounts x1.5 from this day
+
+
+def test_weekday_matched_takes_the_current_weekday_mix() -> None:
+    # Sundays (1) are weekend, Mondays (2) not; the reference is 20% Sundays.
+    reference = pd.DataFrame(
+        {WEEKDAY: [1.0] * 2 + [2.0] * 8, "tx_during_weekend": [1] * 2 + [0] * 8, "x": range(10)}
+    )
+    monday = weekday_matched(reference, pd.Series([2] * 5))
+    assert monday is not None and len(monday) == 10
+    assert set(monday["x"]) <= set(range(2, 10)) and (monday["tx_during_weekend"] == 0).all()
+    half = weekday_matched(reference, pd.Series([1, 2, 1, 2]))
+    assert half is not None and (half["tx_during_weekend"] == 1).sum() == 5
+    # A Tuesday (3) has no reference day: no matched reference.
+    assert weekday_matched(reference, pd.Series([2, 3])) is None
+    assert weekday_matched(reference.assign(**{WEEKDAY: np.nan}), pd.Series([2])) is None
+
+
+@pytest.fixture(scope="module")
+def handbook(
+    spark: SparkSession, module_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Config, RegisteredModel]:
+    """A small Handbook-like world, June .. 2018-08-27, a RaPP scorer trained on July."""
+    thresholds = {
+        # The default 0.005 suits production days (10k+ rows); on ~1,000 rows a day the alert
+        # share's own noise is about 0.003, so the test day would alarm on sampling alone.
+        "is_alert": {"linf": 0.03},
+    }
+    monitoring = module_config.monitoring.model_copy(update={"feature_thresholds": thresholds})
+    config = module_config.model_copy(update={"monitoring": monitoring})
+    raw = str(tmp_path_factory.mktemp("handbook") / "raw")
+    days = (DRIFTED - START).days + 1
+    transactions = generate_transactions(
+        spark, handbook_config(), customers=500, terminals=500, days=days, start_date=START,
+        seed=5, drift_from=DRIFTED,
+    )  # fmt: skip
+    write_raw(transactions, raw, "parquet")
+    ingest_transactions(spark, config, raw, "parquet")
+    compute_features(spark, config, START, DRIFTED)
+    trained = train_scorer(
+        spark, config, "rapp", *TRAIN, training=TrainingConfig(epochs=3, seed=1),
+        target_alert_rate=config.scoring.target_alert_rate,
+    )  # fmt: skip
+    name = MODEL_NAMES["rapp"]
+    version = register_model(config, name, trained.artifact, trained.params)
+    score_days(spark, config, name, CALM_WEEK[0] - timedelta(days=6), DRIFTED)
+    return config, registered_artifact(config, f"{name}/{version}")
+
+
+@pytest.mark.slow
+def test_the_kept_reference_equals_a_fresh_one_and_exists_before_vacuum(
+    spark: SparkSession, handbook: tuple[Config, RegisteredModel]
+) -> None:
+    config, registered = handbook
+    features = list(registered.artifact.metadata["feature_names"])
+    # The maintain pipeline keeps the champion's reference before it vacuums.
+    maintain(spark, config, tables=[MONITORING_REFERENCES], optimize=False)
+    kept = read_table(spark, config, MONITORING_REFERENCES).toPandas()
+    assert set(zip(kept["model_name"], kept["model_version"], strict=True)) == {
+        (registered.name, registered.version)
+    }
+    fresh = _reference(spark, config, registered, features)
+    cached = monitoring_reference(spark, config, registered, features)
+    assert len(kept) == len(fresh) > 1000
+    columns = [*features, WEEKDAY, "score", "is_alert"]
+    pd.testing.assert_frame_equal(cached[columns], fresh[columns])
+    assert [list(x) for x in cached["top_features"]] == [list(x) for x in fresh["top_features"]]
+    np.testing.assert_allclose(
+        np.concatenate(cached["top_feature_shares"].map(np.asarray).to_list()),
+        np.concatenate(fresh["top_feature_shares"].map(np.asarray).to_list()),
+    )
+    # Read, not recomputed: the table still holds one copy.
+    assert read_table(spark, config, MONITORING_REFERENCES).count() == len(fresh)
+
+
+@pytest.mark.slow
+def test_a_calm_week_raises_no_alarm_and_x1_5_amounts_do(
+    spark: SparkSession, handbook: tuple[Config, RegisteredModel]
+) -> None:
+    config, registered = handbook
+    alarms = {}
+    for day in CALM_WEEK:
+        result = monitor_model(spark, config, registered, day, report=False)
+        alarms[day] = result.drifted_features
+        weekend = result.drift[result.drift["feature"] == "tx_during_weekend"]
+        assert (weekend["metric"] == "linf").all() and (weekend["value"] < 0.05).all(), day
+    assert alarms == dict.fromkeys(CALM_WEEK, ())
+
+    drifted = monitor_model(spark, config, registered, DRIFTED, report=False)
+    assert "tx_amount" in drifted.drifted_features
+    assert "tx_during_weekend" not in drifted.drifted_features
