@@ -51,10 +51,11 @@ def test_the_ingest_step_records_its_checks_warns_and_fails_the_night(
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # History: ten transactions of customers 1..10 on each of two Mondays.
-    for week, day in enumerate((WEEK_1, WEEK_2)):
-        rows = [(100 * week + c, c) for c in range(1, 11)]
-        ingest_transactions(spark, config, feed(tmp_path / f"h{week}.csv", day, rows), "csv")
+    # History: ten transactions of customers 1..10 on each of two Mondays (one ingest).
+    history = feed(tmp_path / "h.csv", WEEK_1, [(c, c) for c in range(1, 11)])
+    with open(history, "a") as handle:
+        handle.writelines(f"{100 + c},{WEEK_2} 12:00:00,{c},7,10.00,0\n" for c in range(1, 11))
+    ingest_transactions(spark, config, history, "csv")
 
     # Ten rows, one from customer 99 (never seen): 10% unknown warns (above 0.05, not 0.2);
     # ten against a median of 10 is on volume; nothing quarantined.
