@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fraudspark.config import Config
+from fraudspark.errors import ModelFilesError
 from fraudspark.models.artifact import LoadedModel, ModelArtifact
 from fraudspark.models.loader import load_model
 
@@ -224,17 +225,33 @@ def _resolve(client: MlflowClient, spec: ModelSpec) -> tuple[int, str]:
 
 
 def registered_artifact(config: Config, spec: str | ModelSpec) -> RegisteredModel:
-    """Download the exported artifact a model spec names (read as JSON + TorchScript bytes)."""
+    """Download the exported artifact a model spec names (read as JSON + TorchScript bytes).
+
+    Raises ValueError when no such version is registered, and ModelFilesError when its files
+    are missing or do not load (checked here, before any table is written with it).
+    """
     from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
 
     spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
     client = _client(config)
     version, source = _resolve(client, spec)
-    with tempfile.TemporaryDirectory() as directory:
-        path = download_artifacts(
-            artifact_uri=source, dst_path=directory, tracking_uri=tracking_uri(config)
-        )
-        artifact = ModelArtifact.read(path)
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            path = download_artifacts(
+                artifact_uri=source, dst_path=directory, tracking_uri=tracking_uri(config)
+            )
+            artifact = ModelArtifact.read(path)
+        load_model(artifact)
+    # Any failure to read or load the files (OSError, JSON, TorchScript, MLflow) is the same
+    # operator problem: this version's files are damaged.
+    except (OSError, ValueError, RuntimeError, KeyError, MlflowException) as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise ModelFilesError(
+            f"model {spec.name}/{version}: its registered files at {source} are missing or "
+            f"corrupted ({type(exc).__name__}: {reason}); register it again or promote another "
+            f"version (fraudspark promote {spec.name} VERSION)"
+        ) from exc
     return RegisteredModel(spec.name, version, artifact)
 
 

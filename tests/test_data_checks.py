@@ -72,3 +72,18 @@ def test_a_night_fails_if_any_check_fails_and_warns_if_any_warns() -> None:
     assert statuses == ["warn", "fail", "ok"]
     assert verdict(run_checks(broken_feed, CONFIG)) == "fail"
     assert verdict([]) == "ok"
+
+
+def test_the_first_night_skips_the_unknown_customer_check() -> None:
+    # Nothing stored before the day: every customer is new, which says nothing of the feed.
+    first = NightInputStats(1000, 0, 1000, 1000, [], first_night=True)
+    results = run_checks(first, CONFIG)
+    assert [(r.name, r.status) for r in results] == [
+        ("volume", "skipped"),
+        ("quarantine_share", "ok"),
+        ("unknown_customer_share", "skipped"),
+    ]
+    assert results[2].message == (
+        "unknown_customer_share: no transaction before the day (first night): skipped"
+    )
+    assert verdict(results) == "ok"

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 
+from fraudspark.errors import MissingTableError
 from fraudspark.lakehouse.tables import ALL_TABLES, Table, qualified_name, table_path
 
 if TYPE_CHECKING:
@@ -112,7 +113,20 @@ def ensure_table(spark: SparkSession, config: Config, table: Table) -> None:
 
 
 def read_table(spark: SparkSession, config: Config, table: Table) -> DataFrame:
-    return spark.read.format("delta").load(table_path(config, table))
+    """The table's current version. Raises MissingTableError when there is no Delta table at
+    its path (a wrong ``lakehouse.root``, or a step that has not run yet)."""
+    from pyspark.errors import AnalysisException
+
+    path = table_path(config, table)
+    try:
+        return spark.read.format("delta").load(path)
+    except AnalysisException as exc:
+        if table_exists(spark, config, table):
+            raise
+        raise MissingTableError(
+            f"table {qualified_name(config, table)} does not exist at {path} (is lakehouse.root "
+            f"{config.lakehouse_root!r} right, and has the step that writes it run?)"
+        ) from exc
 
 
 def table_version(spark: SparkSession, config: Config, table: Table) -> int:

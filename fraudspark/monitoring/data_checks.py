@@ -39,7 +39,8 @@ class NightInputStats:
     ``read``: source rows; ``quarantined``: rows rejected; ``accepted``: rows written;
     ``unknown_customers``: accepted rows whose customer had no transaction before the day;
     ``same_weekday_history``: accepted rows on the same weekday of each trailing week, most
-    recent first (shorter when the history is shorter).
+    recent first (shorter when the history is shorter); ``first_night``: nothing was stored
+    before the day, so every customer is new and the unknown-customer check is skipped.
     """
 
     read: int
@@ -47,6 +48,7 @@ class NightInputStats:
     accepted: int
     unknown_customers: int
     same_weekday_history: Sequence[int]
+    first_night: bool = False
 
 
 def _grade(name: str, value: float, warn: float, fail: float, what: str) -> CheckResult:
@@ -86,18 +88,27 @@ def share_check(name: str, part: int, whole: int, warn: float, fail: float, of: 
 
 def run_checks(stats: NightInputStats, config: DataCheckConfig) -> list[CheckResult]:
     """The three checks of a night: volume, quarantine share (of rows read), unknown-customer
-    share (of rows accepted)."""
+    share (of rows accepted; skipped on the first night, when every customer is new)."""
+    unknown = "unknown_customer_share"
+    if stats.first_night:
+        unknown_check = CheckResult(
+            unknown, None, config.unknown_customer_share_warn,
+            config.unknown_customer_share_fail, "skipped",
+            f"{unknown}: no transaction before the day (first night): skipped",
+        )  # fmt: skip
+    else:
+        unknown_check = share_check(
+            unknown, stats.unknown_customers, stats.accepted,
+            config.unknown_customer_share_warn, config.unknown_customer_share_fail,
+            "accepted transactions",
+        )  # fmt: skip
     return [
         volume_check(stats.accepted, stats.same_weekday_history, config),
         share_check(
             "quarantine_share", stats.quarantined, stats.read,
             config.quarantine_share_warn, config.quarantine_share_fail, "rows read",
         ),
-        share_check(
-            "unknown_customer_share", stats.unknown_customers, stats.accepted,
-            config.unknown_customer_share_warn, config.unknown_customer_share_fail,
-            "accepted transactions",
-        ),
+        unknown_check,
     ]  # fmt: skip
 
 

@@ -5,7 +5,7 @@ under the same ids."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -32,6 +32,7 @@ from fraudspark.ingest.transactions import (
 )
 from fraudspark.lakehouse.io import ensure_table, merge_insert_new, read_table, table_exists
 from fraudspark.lakehouse.tables import QUARANTINE, TRANSACTIONS, sql_quote, table_path
+from fraudspark.monitoring.data_checks import NightInputStats
 
 log = logging.getLogger(__name__)
 
@@ -149,3 +150,44 @@ def ingest_labels(
 
 
 __all__ = ["ACCEPTED", "IngestReport", "LabelReport", "ingest_labels", "ingest_transactions"]
+
+
+def night_input_stats(
+    spark: SparkSession, config: Config, day: date, report: IngestReport
+) -> NightInputStats:
+    """The figures the night's data checks grade, after ``report``'s ingest of the day.
+
+    ``read`` and ``quarantined`` come from the ingest (the rows of this run's source);
+    ``accepted`` is the day's rows in ``fraud.transactions`` (a source that also carries a
+    backlog counts only its day), ``unknown_customers`` those of them whose customer has no
+    transaction before the day, and ``same_weekday_history`` the stored rows on the same
+    weekday of each of the ``config.data_checks.volume_weeks`` previous weeks (zero for a week
+    with none, so a missing day counts against the volume).
+    """
+    weeks = config.data_checks.volume_weeks
+    if not table_exists(spark, config, TRANSACTIONS):
+        return NightInputStats(report.read, report.quarantined, 0, 0, [], first_night=True)
+    transactions = read_table(spark, config, TRANSACTIONS)
+    first_stored = transactions.agg(F.min("tx_date")).first()
+    earliest = first_stored[0] if first_stored is not None else None
+    past_days = [day - timedelta(weeks=k) for k in range(1, weeks + 1)]
+    # Only weeks the table covers: weeks before its first day are no history, not zero rows.
+    past_days = [d for d in past_days if earliest is not None and d >= earliest]
+    counted = (
+        transactions.where(F.col("tx_date").isin([day, *past_days]))
+        .groupBy("tx_date")
+        .count()
+        .collect()
+    )
+    counts = {row["tx_date"]: row["count"] for row in counted}
+    todays = transactions.where(F.col("tx_date") == F.lit(day)).select("customer_id")
+    known = transactions.where(F.col("tx_date") < F.lit(day)).select("customer_id").distinct()
+    unknown = todays.join(known, "customer_id", "left_anti").count()
+    return NightInputStats(
+        read=report.read,
+        quarantined=report.quarantined,
+        accepted=counts.get(day, 0),
+        unknown_customers=unknown,
+        same_weekday_history=[counts.get(d, 0) for d in past_days],
+        first_night=earliest is None or earliest >= day,
+    )

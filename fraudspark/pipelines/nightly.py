@@ -50,18 +50,36 @@ StepFunction = Callable[[SparkSession, Config, NightInputs], StepOutcome]
 
 
 def _ingest(spark: SparkSession, config: Config, night: NightInputs) -> StepOutcome:
-    from fraudspark.pipelines.ingest import ingest_transactions
+    from fraudspark.errors import DataCheckError
+    from fraudspark.monitoring.data_checks import run_checks, verdict
+    from fraudspark.pipelines.ingest import ingest_transactions, night_input_stats
 
     if night.source is None:
         return StepOutcome("skipped", details={"reason": "no --source for this night"})
     report = ingest_transactions(
         spark, config, night.source, night.source_format, mapping=night.mapping
     )
-    return StepOutcome(
-        rows_in=report.read,
-        rows_out=report.accepted,
-        details={"summary": report.summary(), "quarantined": str(report.quarantined)},
-    )
+    # The night's input checks (thresholds in config.data_checks), recorded with the step.
+    checks = run_checks(night_input_stats(spark, config, night.day, report), config.data_checks)
+    status = verdict(checks)
+    details = {
+        "summary": report.summary(),
+        "quarantined": str(report.quarantined),
+        "data_checks": status,
+        **{f"check.{check.name}": check.message for check in checks},
+    }
+    if status == "fail":
+        failed = "; ".join(c.message for c in checks if c.status == "fail")
+        raise DataCheckError(
+            f"night {night.day}: the input failed its data checks: {failed}. The rows are "
+            f"ingested; fix the feed and run the night again, or accept it with "
+            f"--from-step labels",
+            details,
+        )
+    for check in checks:
+        if check.status == "warn":
+            log.warning("night %s: data check %s", night.day, check.message)
+    return StepOutcome(rows_in=report.read, rows_out=report.accepted, details=details)
 
 
 def _labels(spark: SparkSession, config: Config, night: NightInputs) -> StepOutcome:
@@ -215,7 +233,9 @@ def _run_night_locked(
         try:
             outcome = step_functions[step](spark, config, night)
         except Exception as exc:
-            _log_step(spark, config, run_id, night.day, step, started, began, None,
+            # A FraudsparkError may carry what the step measured before it failed.
+            failed = StepOutcome("failed", details=getattr(exc, "details", None) or {})
+            _log_step(spark, config, run_id, night.day, step, started, began, failed,
                       "".join(traceback.format_exception_only(exc)).strip())  # fmt: skip
             tell(f"night {night.day}: {step} failed: {exc}")
             raise
@@ -232,19 +252,19 @@ def _log_step(
     step: str,
     started: datetime,
     began: float,
-    outcome: StepOutcome | None,
+    outcome: StepOutcome,
     error: str | None,
 ) -> None:
     row = (
         run_id,
         day,
         step,
-        outcome.status if outcome else "failed",
+        outcome.status,
         started,
         time.monotonic() - began,
-        outcome.rows_in if outcome else None,
-        outcome.rows_out if outcome else None,
-        outcome.details if outcome else None,
+        outcome.rows_in,
+        outcome.rows_out,
+        None if outcome.status == "failed" and not outcome.details else outcome.details,
         error,
     )
     merge_insert_new(spark, config, RUNS, spark.createDataFrame([row], RUNS.schema))

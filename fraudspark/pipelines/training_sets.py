@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config
+from fraudspark.errors import EmptyRangeError
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
 from fraudspark.lakehouse.io import (
     read_table_as_of,
@@ -45,12 +46,21 @@ def build_training_set(
     """Materialise feature rows into ``fraud.training_sets`` (partition ``name``).
 
     Replaces that partition only, and records the range and source Delta versions in
-    ``fraud.training_set_catalog``, so the set can be rebuilt exactly.
+    ``fraud.training_set_catalog``, so the set can be rebuilt exactly. Raises EmptyRangeError
+    (and writes nothing: an existing set of that name stays as it was) when the feature store
+    has no rows for ``start``..``end``.
     """
     if not name or "'" in name:
         raise ValueError(f"invalid training set name: {name!r}")
+    if end < start:
+        raise ValueError(f"training set {name!r}: start {start} is after end {end}")
     versions = current_versions(spark, config)
     rows = feature_rows(spark, config, start, end, versions).withColumn("training_set", F.lit(name))
+    if rows.isEmpty():
+        raise EmptyRangeError(
+            f"training set {name!r}: the feature store has no rows between {start} and {end} "
+            f"(compute the features of those days first); nothing was written"
+        )
     replace_partitions(spark, config, TRAINING_SETS, rows, f"training_set = '{name}'")
     written = read_table_as_of(
         spark, config, TRAINING_SETS, table_version(spark, config, TRAINING_SETS)
