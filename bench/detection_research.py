@@ -28,7 +28,11 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudspark.config import FeatureConfig
-from fraudspark.evaluation import ProtocolWindow, card_precision_at_k, exclude_known_compromised
+from fraudspark.evaluation.protocol import (
+    ProtocolWindow,
+    card_precision_at_k,
+    exclude_known_compromised,
+)
 from fraudspark.features.definitions import (
     Window,
     WindowSpec,

@@ -4,8 +4,9 @@ Layout: one MLflow experiment ``fraudspark-models``; each registration is a run 
 exported files (``model/model.pt`` + ``model/metadata.json`` for a scorer or a classifier, the
 generator's files for an oversampler) with its parameters, training metrics and data versions,
 and a version of the registered model (``fraud-ae``, ``fraud-vae``, ``fraud-rapp``,
-``fraud-classifier``, ``fraud-gan-<method>``) pointing at it. Runs registered before the
-experiment was renamed stay in ``fraudspark-scorers``; their versions resolve as before. The
+``fraud-classifier`` (MLP), ``fraud-classifier-gbt`` (XGBoost), ``fraud-gan-<method>``)
+pointing at it. Runs registered before the experiment was renamed stay in
+``fraudspark-scorers``; their versions resolve as before. The
 ``champion`` alias marks the version that scoring uses by default; a model's first version
 becomes champion, :func:`promote` moves it.
 
@@ -42,13 +43,16 @@ ARTIFACT_PATH = "model"
 CHAMPION = "champion"
 # Scorer kind (as on the command line) -> registered model name.
 MODEL_NAMES: dict[str, str] = {"ae": "fraud-ae", "vae": "fraud-vae", "rapp": "fraud-rapp"}
-CLASSIFIER_MODEL_NAME = "fraud-classifier"
+# Classifier kind (train-classifier --kind) -> registered model name: each kind has a champion.
+CLASSIFIER_MODEL_NAMES: dict[str, str] = {"mlp": "fraud-classifier", "gbt": "fraud-classifier-gbt"}
+CLASSIFIER_MODEL_NAME = CLASSIFIER_MODEL_NAMES["mlp"]
 # The models a night scores and monitors, in report order: RaPP leads the report.
 NIGHTLY_MODELS: tuple[str, ...] = (
     MODEL_NAMES["rapp"],
     MODEL_NAMES["ae"],
     MODEL_NAMES["vae"],
-    CLASSIFIER_MODEL_NAME,
+    CLASSIFIER_MODEL_NAMES["mlp"],
+    CLASSIFIER_MODEL_NAMES["gbt"],
 )
 
 

@@ -1,8 +1,11 @@
-"""The registered classifier in the nightly path: Spark scoring into fraud.scores with
-integrated-gradients attributions, the champion list, and monitoring against its training rows."""
+"""The registered classifiers in the nightly path: Spark scoring into fraud.scores with
+integrated-gradients (MLP) or TreeSHAP (GBT) attributions, the champion list, and monitoring
+against their training rows."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from datetime import date
 from pathlib import Path
 
@@ -13,12 +16,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.cli import score as score_job
+from fraudspark.cli import train_classifier as train_classifier_job
 from fraudspark.config import Config
 from fraudspark.features.model_inputs import model_inputs
 from fraudspark.features.store import feature_rows, model_feature_columns
 from fraudspark.features.training_data import classifier_training_rows
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS, DRIFT, SCORES, TRAINING_SETS
+from fraudspark.models.classifiers.gbt import LoadedGbt
 from fraudspark.models.classifiers.mlp import ClassifierConfig, LoadedClassifier
 from fraudspark.monitoring.drift import feature_drift
 from fraudspark.monitoring.reference import (
@@ -28,12 +33,14 @@ from fraudspark.monitoring.reference import (
     training_rows,
 )
 from fraudspark.pipelines.monitor import monitor_model
+from fraudspark.pipelines.nightly import NightInputs, run_night
 from fraudspark.pipelines.oversample import oversample_training_set
 from fraudspark.pipelines.score import ScoringReport, score_days
 from fraudspark.pipelines.train import register_classifier, train_classifier
 from fraudspark.pipelines.training_sets import build_training_set
 from fraudspark.registry import (
     CLASSIFIER_MODEL_NAME,
+    CLASSIFIER_MODEL_NAMES,
     RegisteredModel,
     champions,
     registered_artifact,
@@ -69,6 +76,26 @@ def registered(spark: SparkSession, store: Config) -> RegisteredModel:
     )
     version = register_classifier(store, trained)
     return registered_artifact(store, f"{CLASSIFIER_MODEL_NAME}/{version}")
+
+
+@pytest.fixture(scope="module")
+def registered_gbt(
+    store: Config, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[RegisteredModel, str]:
+    """The GBT classifier trained and registered by ``train-classifier --kind gbt``, and the
+    command's output."""
+    conf = tmp_path_factory.mktemp("gbt-conf") / "test.yaml"
+    conf.write_text(
+        "spark: {master: 'local[2]', shuffle_partitions: 4}\n"
+        f"scoring: {{target_alert_rate: {ALERT_RATE}}}\n"
+    )
+    command = ["--conf", str(conf), "--lakehouse", store.lakehouse_root, "--kind", "gbt"]
+    command += ["--training-set", "train", "--method", "smote", "--trees", "30", "--seed", "1"]
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        assert train_classifier_job.main(command) == 0
+    name = CLASSIFIER_MODEL_NAMES["gbt"]
+    return registered_artifact(store, f"{name}@champion"), output.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -134,22 +161,81 @@ def test_the_classifier_scores_a_day_into_fraud_scores_once(
     pd.testing.assert_frame_equal(_classifier_scores(spark, store), table)
 
 
-def test_the_nightly_champions_include_the_registered_classifier(
-    store: Config, registered: RegisteredModel
+def test_train_classifier_kind_gbt_registers_fraud_classifier_gbt(
+    spark: SparkSession, store: Config, registered_gbt: tuple[RegisteredModel, str]
 ) -> None:
-    assert [str(champion) for champion in champions(store)] == [str(registered)]
+    registered, output = registered_gbt
+    metadata = registered.artifact.metadata
+    assert (registered.name, registered.version) == ("fraud-classifier-gbt", 1)
+    assert output.startswith("registered fraud-classifier-gbt/1: gbt classifier on 'train'")
+    assert metadata["format"] == "fraudspark.gbt/1"
+    assert metadata["training_config"]["n_estimators"] == 30
+    assert metadata["extra"]["kind"] == "gbt" and metadata["extra"]["synthetic_rows"] > 0
+    # The threshold lets the target share of the real training rows alert.
+    features = model_feature_columns(store)
+    real = model_inputs(classifier_training_rows(spark, store, metadata), features).toPandas()
+    scored = LoadedGbt(registered.artifact).score(real[features])
+    assert scored["is_alert"].mean() == pytest.approx(ALERT_RATE, abs=2 / len(real))
 
 
+def test_the_nightly_champions_include_both_classifier_kinds(
+    store: Config, registered: RegisteredModel, registered_gbt: tuple[RegisteredModel, str]
+) -> None:
+    assert [str(champion) for champion in champions(store)] == [
+        str(registered),
+        str(registered_gbt[0]),
+    ]
+
+
+def test_the_night_scores_both_classifier_kinds_and_spark_equals_in_process_gbt(
+    spark: SparkSession,
+    store: Config,
+    registered: RegisteredModel,
+    registered_gbt: tuple[RegisteredModel, str],
+    first_scoring: ScoringReport,
+) -> None:
+    gbt = registered_gbt[0]
+    features = model_feature_columns(store)
+    day = model_inputs(feature_rows(spark, store, SCORED_DAY, SCORED_DAY), features).toPandas()
+    day = day.sort_values("tx_id", ignore_index=True)
+
+    assert run_night(spark, store, NightInputs(SCORED_DAY), only="score") == ["score"]
+
+    scores = read_table(spark, store, SCORES).where(F.col("tx_date") == F.lit(SCORED_DAY))
+    counts = scores.groupBy("model_name", "model_version").count().toPandas()
+    assert sorted(map(tuple, counts.to_numpy().tolist())) == [
+        (registered.name, registered.version, len(day)),
+        (gbt.name, gbt.version, len(day)),
+    ]
+    table = scores.where(F.col("model_name") == gbt.name).toPandas()
+    table = table.sort_values("tx_id", ignore_index=True)
+    assert table["tx_id"].tolist() == day["tx_id"].tolist()
+    expected = LoadedGbt(gbt.artifact).score(day[features])
+    np.testing.assert_array_equal(table["score"], expected["score"])
+    assert table["is_alert"].tolist() == expected["is_alert"].tolist()
+    assert table["top_features"].map(list).tolist() == expected["top_features"].tolist()
+    np.testing.assert_array_equal(
+        np.stack(table["top_feature_shares"]), np.stack(expected["top_feature_shares"])
+    )
+    assert 0 < table["is_alert"].sum() < len(table)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gbt"])
 def test_the_monitoring_reference_is_the_real_training_rows_without_synthetic_ones(
-    spark: SparkSession, store: Config, registered: RegisteredModel
+    spark: SparkSession,
+    store: Config,
+    registered: RegisteredModel,
+    registered_gbt: tuple[RegisteredModel, str],
+    kind: str,
 ) -> None:
+    model = registered if kind == "mlp" else registered_gbt[0]
     augmented = read_table(spark, store, AUGMENTED_TRAINING_SETS).where(
         "training_set = 'train' AND method = 'smote'"
     )
     real = augmented.where("NOT is_synthetic AND is_fraud IS NOT NULL")
     assert augmented.where("is_synthetic").count() > 0  # something to leave out
 
-    reference = training_rows(spark, store, registered.artifact.metadata)
+    reference = training_rows(spark, store, model.artifact.metadata)
 
     assert reference.count() == real.count()
     assert_frames_equal(reference.select("tx_id"), real.select("tx_id"))

@@ -32,7 +32,8 @@ METADATA_FILE = "metadata.json"
 
 @dataclass(frozen=True)
 class ModelArtifact:
-    """An exported scorer in memory: TorchScript bytes and JSON-compatible metadata."""
+    """An exported model in memory: its bytes (TorchScript, or a library's own format such as
+    XGBoost's JSON model, as the metadata's ``format`` says) and JSON-compatible metadata."""
 
     model_bytes: bytes
     metadata: dict[str, Any]
@@ -71,8 +72,13 @@ class LoadedModel:
         self.feature_names: list[str] = list(artifact.metadata["feature_names"])
         self.score_columns: list[str] = list(artifact.metadata["score_columns"])
         self.threshold = float(artifact.metadata["threshold"])
+        self.load_model_bytes(artifact.model_bytes)
+
+    def load_model_bytes(self, model_bytes: bytes) -> None:
+        """Load the artifact's model bytes: TorchScript here (``self.module``); a model kept in
+        another library's own format (e.g. XGBoost's JSON) overrides this."""
         self.module = torch.jit.load(  # type: ignore[no-untyped-call]
-            io.BytesIO(artifact.model_bytes), map_location="cpu"
+            io.BytesIO(model_bytes), map_location="cpu"
         )
 
     def check_features(self, feature_names: Sequence[str]) -> None:

@@ -17,8 +17,7 @@ from fraudspark.features.store import feature_rows
 from fraudspark.features.training_data import classifier_training_rows
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import SCORES
-from fraudspark.models.classifiers.mlp import CLASSIFIER_FORMAT
-from fraudspark.models.loader import load_model
+from fraudspark.models.loader import CLASSIFIER_FORMATS, load_model
 from fraudspark.monitoring.drift import DriftThresholds
 from fraudspark.registry import RegisteredModel
 
@@ -68,8 +67,9 @@ def _sample(frame: DataFrame, rows: int) -> pd.DataFrame:
 
 def training_rows(spark: SparkSession, config: Config, metadata: dict[str, Any]) -> DataFrame:
     """The rows a model version was trained on, read through the Delta versions its training
-    recorded; for the classifier only the real ones, since drift is about real traffic."""
-    if metadata.get("format") == CLASSIFIER_FORMAT:
+    recorded; for a classifier (MLP or GBT) only the real ones, since drift is about real
+    traffic."""
+    if metadata.get("format") in CLASSIFIER_FORMATS:
         return classifier_training_rows(spark, config, metadata)
     extra: dict[str, Any] = metadata.get("extra", {})
     start = date.fromisoformat(extra["training_start"])

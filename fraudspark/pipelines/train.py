@@ -18,9 +18,11 @@ from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS
 from fraudspark.models.anomaly.base import ReconstructionScorer, export_artifact
 from fraudspark.models.anomaly.kinds import new_scorer
 from fraudspark.models.artifact import ModelArtifact
-from fraudspark.models.classifiers.mlp import CLASSIFIER_KINDS, ClassifierConfig, MLPClassifier
+from fraudspark.models.classifiers import CLASSIFIER_KINDS
+from fraudspark.models.classifiers.gbt import GbtClassifier, GbtParams
+from fraudspark.models.classifiers.mlp import ClassifierConfig, MLPClassifier
 from fraudspark.models.training import TrainingConfig, one_torch_thread
-from fraudspark.registry import CLASSIFIER_MODEL_NAME, register_model
+from fraudspark.registry import CLASSIFIER_MODEL_NAMES, register_model
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +87,27 @@ def train_scorer(
 
 @dataclass(frozen=True)
 class TrainedClassifier:
-    classifier: MLPClassifier
+    classifier: MLPClassifier | GbtClassifier
     artifact: ModelArtifact
     params: dict[str, str]
 
+    @property
+    def model_name(self) -> str:
+        """The registered name of this kind: ``fraud-classifier``, ``fraud-classifier-gbt``."""
+        return CLASSIFIER_MODEL_NAMES[self.params["kind"]]
+
     def summary(self) -> str:
-        extra = self.artifact.metadata["extra"]
+        metadata = self.artifact.metadata
+        extra = metadata["extra"]
+        fitted = (
+            f"final loss {metadata['final_loss']:.5f}"
+            if "final_loss" in metadata
+            else f"{metadata['training_config']['n_estimators']} trees"
+        )
         return (
-            f"classifier on {extra['training_set']!r} / {extra['method']}: "
+            f"{self.params['kind']} classifier on {extra['training_set']!r} / {extra['method']}: "
             f"{extra['training_rows']} rows ({extra['fraud_rows']} fraud, "
-            f"{extra['synthetic_rows']} synthetic), final loss "
-            f"{self.artifact.metadata['final_loss']:.5f}"
+            f"{extra['synthetic_rows']} synthetic), {fitted}"
         )
 
 
@@ -107,32 +119,35 @@ def train_classifier(
     *,
     kind: str = "mlp",
     training: ClassifierConfig | None = None,
+    gbt: GbtParams | None = None,
     target_alert_rate: float | None = None,
 ) -> TrainedClassifier:
-    """Fit the classifier on the (``training_set``, ``method``) rows of
-    ``fraud.augmented_training_sets`` and export it with the table version it read.
+    """Fit a classifier of ``kind`` (``mlp``: :class:`MLPClassifier` with ``training``;
+    ``gbt``: XGBoost's :class:`GbtClassifier` with ``gbt``) on the (``training_set``,
+    ``method``) rows of ``fraud.augmented_training_sets`` and export it with the table version
+    it read. Raises ValueError for an unknown kind.
 
     The alert threshold lets ``target_alert_rate`` (default: ``scoring.target_alert_rate``)
     of the real training rows alert, as the scorers' thresholds do.
     """
     if kind not in CLASSIFIER_KINDS:
         raise ValueError(f"unknown classifier kind {kind!r}: one of {list(CLASSIFIER_KINDS)}")
-    training = training or ClassifierConfig()
     rate = config.scoring.target_alert_rate if target_alert_rate is None else target_alert_rate
     frame, version = augmented_frame(spark, config, training_set, method)
     features = model_feature_columns(config)
-    with one_torch_thread():
-        classifier = MLPClassifier(training, rate).fit(
-            frame[features], frame["is_fraud"].to_numpy(), frame["is_synthetic"].to_numpy()
-        )
-    params = {
-        "kind": kind,
-        "training_set": training_set,
-        "method": method,
-        "seed": str(training.seed),
-        "epochs": str(training.epochs),
-        "target_alert_rate": str(rate),
-    }
+    labels = frame["is_fraud"].to_numpy()
+    synthetic = frame["is_synthetic"].to_numpy()
+    classifier: MLPClassifier | GbtClassifier
+    if kind == "gbt":
+        gbt = gbt or GbtParams()
+        classifier = GbtClassifier(gbt, rate).fit(frame[features], labels, is_synthetic=synthetic)
+        params = {"kind": kind, "seed": str(gbt.seed), "n_estimators": str(gbt.n_estimators)}
+    else:
+        training = training or ClassifierConfig()
+        with one_torch_thread():
+            classifier = MLPClassifier(training, rate).fit(frame[features], labels, synthetic)
+        params = {"kind": kind, "seed": str(training.seed), "epochs": str(training.epochs)}
+    params |= {"training_set": training_set, "method": method, "target_alert_rate": str(rate)}
     extra = {
         **params,
         "data_versions": {AUGMENTED_TRAINING_SETS.name: version},
@@ -146,11 +161,12 @@ def train_classifier(
 
 
 def register_classifier(config: Config, trained: TrainedClassifier) -> int:
-    """Register the export as a new version of ``fraud-classifier``; returns the version."""
+    """Register the export as a new version of its kind's name (``fraud-classifier`` for the
+    MLP, ``fraud-classifier-gbt`` for XGBoost); returns the version."""
     return register_model(
         config,
-        CLASSIFIER_MODEL_NAME,
+        trained.model_name,
         trained.artifact,
         trained.params,
-        description="fraudspark supervised fraud classifier",
+        description=f"fraudspark supervised fraud classifier ({trained.params['kind']})",
     )

@@ -31,6 +31,7 @@ from fraudspark.features.definitions import column_kind
 from fraudspark.features.model_inputs import MISSING_FEATURE_VALUE
 from fraudspark.models.artifact import LoadedModel, ModelArtifact
 from fraudspark.models.attribution import IG_STEPS, attribution_shares, integrated_gradients
+from fraudspark.models.classifiers import CLASSIFIER_KINDS as CLASSIFIER_KINDS
 from fraudspark.models.inputs import FeatureData, Standardiser, aligned_feature_matrix
 from fraudspark.models.training import TrainingConfig, alert_threshold, reproducible, train_network
 
@@ -39,9 +40,6 @@ log = logging.getLogger(__name__)
 
 # /2 added the alert threshold, score columns and integrated-gradients baseline scoring needs.
 CLASSIFIER_FORMAT = "fraudspark.classifier/2"
-
-
-CLASSIFIER_KINDS = ("mlp",)
 
 
 @dataclass(frozen=True)
