@@ -28,13 +28,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-FeatureKind = Literal["amount", "count", "ratio", "risk", "flag", "missing"]
-FEATURE_KINDS: tuple[str, ...] = get_args(FeatureKind)
+from fraudspark.features.definitions import FEATURE_KINDS, FeatureKind
+
+__all__ = ["FEATURE_KINDS", "FeatureKind", "InputTransform", "Ratio"]
 LOG1P_KINDS = frozenset({"amount", "count"})
 SCALED_KINDS = frozenset({"amount", "count", "ratio"})
 RATIO_MIN, RATIO_MAX = 1e-3, 1e3
