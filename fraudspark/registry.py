@@ -40,7 +40,12 @@ EXPERIMENT = "fraudspark-models"
 ARTIFACT_PATH = "model"
 CHAMPION = "champion"
 # Scorer kind (as on the command line) -> registered model name.
-MODEL_NAMES: dict[str, str] = {"ae": "fraud-ae", "vae": "fraud-vae", "rapp": "fraud-rapp"}
+MODEL_NAMES: dict[str, str] = {
+    "ae": "fraud-ae",
+    "vae": "fraud-vae",
+    "rapp": "fraud-rapp",
+    "mahalanobis": "fraud-mahalanobis",
+}
 CLASSIFIER_MODEL_NAME = "fraud-classifier"
 # The models a night scores and monitors, in report order: RaPP leads the report.
 NIGHTLY_MODELS: tuple[str, ...] = (

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fraudspark.models.anomaly.base import LoadedScorer
+from fraudspark.models.anomaly.baselines import LoadedMahalanobis
 from fraudspark.models.artifact import LoadedModel, ModelArtifact
 from fraudspark.models.classifiers.mlp import LoadedClassifier
 
 LOADERS: dict[str, type[LoadedModel]] = {
-    loader.artifact_format: loader for loader in (LoadedScorer, LoadedClassifier)
+    loader.artifact_format: loader for loader in (LoadedScorer, LoadedMahalanobis, LoadedClassifier)
 }
 
 

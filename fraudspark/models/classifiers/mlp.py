@@ -143,6 +143,8 @@ class MLPClassifier:
             batch_size=config.batch_size,
             learning_rate=config.learning_rate,
             weight_decay=config.weight_decay,
+            # The classifier trains every epoch on every row (its own settings, unchanged).
+            early_stopping_patience=None,
             seed=config.seed,
         )
         with reproducible(config.seed):
