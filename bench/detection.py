@@ -130,7 +130,12 @@ def main() -> None:
 
     started = time.perf_counter()
     evaluation = evaluate_models(
-        spark, config, WINDOW, ["ae", "vae", "rapp"], seeds, TrainingConfig(epochs=args.epochs)
+        spark,
+        config,
+        WINDOW,
+        ["ae", "vae", "rapp", "mahalanobis"],
+        seeds,
+        TrainingConfig(epochs=args.epochs),
     )
     write_evaluations(spark, config, evaluation)
     log(f"evaluated in {time.perf_counter() - started:.0f} s")
