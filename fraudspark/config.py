@@ -234,6 +234,82 @@ class OversamplingConfig(_Strict):
     steps: int = Field(default=3000, ge=1)
 
 
+# The Fraud Detection Handbook's 15 inputs (Le Borgne et al., 2022, chapter 3): the amount, the
+# calendar flags, the customer's counts and mean amounts over 1/7/30 days and the terminal's
+# delayed counts and risks over 1/7/30 days. With these inputs a Mahalanobis distance and a plain
+# autoencoder beat every scorer on all 44 store columns (docs/benchmarks.md, detection research).
+HANDBOOK_INPUTS: tuple[str, ...] = (
+    "tx_amount",
+    "tx_during_weekend",
+    "tx_during_night",
+    "cust_nb_tx_1d",
+    "cust_avg_amount_1d",
+    "cust_nb_tx_7d",
+    "cust_avg_amount_7d",
+    "cust_nb_tx_30d",
+    "cust_avg_amount_30d",
+    "term_nb_tx_1d",
+    "term_risk_1d",
+    "term_nb_tx_7d",
+    "term_risk_7d",
+    "term_nb_tx_30d",
+    "term_risk_30d",
+)
+# Ratios (by name, fraudspark.features.transforms.DEFAULT_RATIOS) added to the Handbook inputs.
+# amount_over_term_avg_30d is left out: the store has no 30-day terminal mean amount (terminal
+# amount windows are the minute windows).
+HANDBOOK_RATIOS: tuple[str, ...] = (
+    "amount_over_cust_avg_7d",
+    "amount_over_cust_avg_30d",
+    "cust_nb_tx_1d_over_daily_30d",
+)
+
+
+class ModelInputsConfig(_Strict):
+    """What one kind of model reads: feature-store columns and derived ratios.
+
+    ``features`` None means every store column (``model_feature_columns``). With ``transform``
+    the fitted kind-driven input transform (log1p, ratios, robust scaling:
+    fraudspark.features.transforms) goes into the model's export and is applied before it.
+    Names are checked against the feature definitions when a model is trained.
+    """
+
+    features: list[str] | None = Field(default_factory=lambda: list(HANDBOOK_INPUTS))
+    ratios: list[str] = Field(default_factory=lambda: list(HANDBOOK_RATIOS))
+    transform: bool = True
+
+    @field_validator("features", "ratios")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not all(value) or len(set(value)) != len(value)):
+            raise ValueError("must be distinct, non-empty names")
+        return value
+
+
+class ModelsConfig(_Strict):
+    """Model inputs per model kind (as ``train-scorer --kind`` / ``train-classifier --kind``)."""
+
+    ae: ModelInputsConfig = Field(default_factory=ModelInputsConfig)
+    vae: ModelInputsConfig = Field(default_factory=ModelInputsConfig)
+    rapp: ModelInputsConfig = Field(default_factory=ModelInputsConfig)
+    # The Handbook inputs without ratios: measured best for the Mahalanobis distance.
+    mahalanobis: ModelInputsConfig = Field(default_factory=lambda: ModelInputsConfig(ratios=[]))
+    # The MLP classifier keeps every store column and its own log1p of amounts and counts.
+    mlp: ModelInputsConfig = Field(
+        default_factory=lambda: ModelInputsConfig(features=None, ratios=[], transform=False)
+    )
+    gbt: ModelInputsConfig = Field(default_factory=ModelInputsConfig)
+
+    def for_kind(self, kind: str) -> ModelInputsConfig:
+        """The inputs of a model kind; ValueError naming the known kinds."""
+        if kind not in type(self).model_fields:
+            raise ValueError(
+                f"no model inputs for kind {kind!r}: one of {sorted(type(self).model_fields)}"
+            )
+        inputs: ModelInputsConfig = getattr(self, kind)
+        return inputs
+
+
 class RegistryConfig(_Strict):
     # None: a SQLite-backed MLflow store under the lakehouse root.
     tracking_uri: str | None = None
@@ -282,6 +358,8 @@ class Config(_Strict):
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     oversampling: OversamplingConfig = Field(default_factory=OversamplingConfig)
+
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)

@@ -42,7 +42,12 @@ EXPERIMENT = "fraudspark-models"
 ARTIFACT_PATH = "model"
 CHAMPION = "champion"
 # Scorer kind (as on the command line) -> registered model name.
-MODEL_NAMES: dict[str, str] = {"ae": "fraud-ae", "vae": "fraud-vae", "rapp": "fraud-rapp"}
+MODEL_NAMES: dict[str, str] = {
+    "ae": "fraud-ae",
+    "vae": "fraud-vae",
+    "rapp": "fraud-rapp",
+    "mahalanobis": "fraud-mahalanobis",
+}
 # Classifier kind (train-classifier --kind) -> registered model name: each kind has a champion.
 CLASSIFIER_MODEL_NAMES: dict[str, str] = {"mlp": "fraud-classifier", "gbt": "fraud-classifier-gbt"}
 CLASSIFIER_MODEL_NAME = CLASSIFIER_MODEL_NAMES["mlp"]

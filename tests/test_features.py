@@ -9,7 +9,13 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from fraudspark.config import Config, FeatureConfig
-from fraudspark.features.definitions import windowed_feature_columns
+from fraudspark.features import definitions
+from fraudspark.features.definitions import (
+    column_kind,
+    feature_fields,
+    monthly_feature_columns,
+    windowed_feature_columns,
+)
 from fraudspark.features.monthly import monthly_features
 from fraudspark.features.store import assemble_feature_rows, model_feature_columns
 from fraudspark.features.windowed import windowed_features
@@ -50,6 +56,57 @@ def test_column_names_follow_configuration() -> None:
         "term_nb_tx_120m",
         "term_avg_amount_120m",
     ]
+
+
+@pytest.mark.parametrize(
+    "features",
+    [FeatureConfig(), FeatureConfig(customer_day_windows=[2, 15], minute_windows=[120])],
+)
+def test_every_store_column_has_a_declared_kind(features: FeatureConfig) -> None:
+    config = Config(features=features)
+    fields = feature_fields(features)
+    names = [field.name for field in fields]
+
+    assert names == model_feature_columns(config)
+    store = {
+        "tx_amount",
+        *windowed_feature_columns(features),
+        *monthly_feature_columns("customer"),
+        *monthly_feature_columns("terminal"),
+        "cust_month_missing",
+        "term_month_missing",
+    }
+    assert set(names) == store
+    assert all(field.kind == column_kind(field.name) for field in fields)
+
+
+def test_declared_kinds_of_hand_picked_columns() -> None:
+    expected = {
+        "tx_amount": ("amount", "double"),
+        "tx_during_weekend": ("flag", "int"),
+        "tx_during_night": ("flag", "int"),
+        "cust_nb_tx_7d": ("count", "int"),
+        "cust_avg_amount_30d": ("amount", "double"),
+        "cust_nb_tx_15m": ("count", "int"),
+        "term_nb_tx_1d": ("count", "int"),
+        "term_risk_30d": ("risk", "double"),
+        "term_avg_amount_60m": ("amount", "double"),
+        "cust_month_std_amount": ("amount", "double"),
+        "cust_month_nb_counterparties": ("count", "int"),
+        "term_month_fraud_rate": ("risk", "double"),
+        "term_month_missing": ("missing", "int"),
+    }
+    fields = {field.name: (field.kind, field.dtype) for field in feature_fields(FeatureConfig())}
+    assert {name: fields[name] for name in expected} == expected
+
+
+def test_a_feature_without_a_declared_kind_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A new monthly measure added without declaring its kind.
+    monkeypatch.setattr(definitions, "MONTHLY_MEASURES", (*definitions.MONTHLY_MEASURES, "p95"))
+    with pytest.raises(ValueError, match="'term_month_p95' has no declared kind"):
+        feature_fields(FeatureConfig())
+    with pytest.raises(ValueError, match="'seconds_since_last_tx' has no declared kind"):
+        column_kind("seconds_since_last_tx")
 
 
 def test_customer_windows_include_ties_and_exclude_exactly_w_before(spark: SparkSession) -> None:

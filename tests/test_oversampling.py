@@ -28,6 +28,7 @@ from fraudspark.oversampling import (
     make_valid,
 )
 from fraudspark.oversampling.networks import MinibatchSampler
+from fraudspark.oversampling.tabular import validity_kind
 
 GAN_METHODS = ["gan", "cgan", "wgan", "wgan-gp", "wcgan", "acgan"]
 # Enough to run every code path, far too little to learn: validity must not depend on training.
@@ -102,8 +103,8 @@ def fraud_training_set(n_genuine: int = 300, n_fraud: int = 60) -> tuple[np.ndar
 # --- validity rules ------------------------------------------------------------------------------
 
 
-def test_column_kinds_follow_the_naming_convention() -> None:
-    kinds = {name: column_kind(name) for name in FEATURES}
+def test_validity_kinds_follow_the_declared_feature_kinds() -> None:
+    kinds = {name: validity_kind(name) for name in FEATURES}
 
     assert kinds["tx_during_weekend"] == kinds["tx_during_night"] == "flag"
     assert kinds["cust_nb_tx_7d"] == kinds["term_nb_tx_60m"] == "count"
@@ -115,11 +116,14 @@ def test_column_kinds_follow_the_naming_convention() -> None:
         == ("amount")
     )
     # Monthly store columns.
-    assert column_kind("cust_month_missing") == "flag"
-    assert column_kind("cust_month_nb_counterparties") == "count"
-    assert column_kind("term_month_fraud_rate") == "ratio"
-    assert column_kind("cust_month_std_amount") == "amount"
-    assert column_kind("distance_to_home") == "real"
+    assert validity_kind("cust_month_missing") == "flag"
+    assert validity_kind("cust_month_nb_counterparties") == "count"
+    assert validity_kind("term_month_fraud_rate") == "ratio"
+    assert validity_kind("cust_month_std_amount") == "amount"
+    # Not a store column: no rule beyond being finite.
+    assert validity_kind("distance_to_home") == "real"
+    with pytest.raises(ValueError, match="distance_to_home"):
+        column_kind("distance_to_home")
 
 
 def test_nested_windows_are_parsed_from_the_suffix_whatever_the_window_list() -> None:

@@ -15,20 +15,23 @@ from pyspark.sql import functions as F
 from fraudspark.cli import promote as promote_job
 from fraudspark.cli import score as score_job
 from fraudspark.cli import train_scorer as train_scorer_job
-from fraudspark.config import Config
+from fraudspark.config import HANDBOOK_INPUTS, HANDBOOK_RATIOS, Config, ModelInputsConfig
 from fraudspark.features.model_inputs import model_inputs
 from fraudspark.features.store import current_versions, feature_rows, model_feature_columns
 from fraudspark.features.training_data import training_frame
+from fraudspark.features.transforms import InputTransform
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import SCORES
 from fraudspark.models.anomaly.autoencoder import AutoencoderScorer
-from fraudspark.models.anomaly.base import export_artifact, load_scorer
-from fraudspark.models.anomaly.kinds import SCORER_KINDS, new_scorer
+from fraudspark.models.anomaly.base import export_artifact
+from fraudspark.models.anomaly.kinds import SCORER_KINDS, export_anomaly_scorer, new_scorer
 from fraudspark.models.artifact import ModelArtifact
 from fraudspark.models.batch_scoring import score_feature_rows
 from fraudspark.models.inputs import FeatureMismatchError
+from fraudspark.models.loader import load_model
 from fraudspark.models.training import TrainingConfig
 from fraudspark.pipelines.score import alert_reasons, score_days
+from fraudspark.pipelines.train import train_scorer
 from fraudspark.registry import champion_version, promote, register_model
 from tests.frames import assert_frames_equal, assert_rows_equal
 from tests.synthetic_store import write_feature_store
@@ -53,7 +56,7 @@ def artifacts(spark: SparkSession, store: Config) -> dict[str, ModelArtifact]:
     """One tiny scorer of each kind, trained on the first day's rows without its frauds."""
     frame = training_frame(spark, store, START, START, current_versions(spark, store))
     return {
-        kind: export_artifact(new_scorer(kind, TINY, target_alert_rate=0.1).fit(frame))
+        kind: export_anomaly_scorer(new_scorer(kind, TINY, target_alert_rate=0.1).fit(frame))
         for kind in SCORER_KINDS
     }
 
@@ -72,7 +75,7 @@ def test_spark_scores_equal_in_process_scores(
     got = score_feature_rows(rows, artifact, features).toPandas()
 
     inputs = model_inputs(rows, features).toPandas().sort_values("tx_id", ignore_index=True)
-    expected = load_scorer(artifact).score(inputs[features])
+    expected = load_model(artifact).score(inputs[features])
     got = got.sort_values("tx_id", ignore_index=True)
     assert list(got.columns) == [
         *[c for c in rows.columns if c not in features],
@@ -89,6 +92,43 @@ def test_spark_scores_equal_in_process_scores(
     np.testing.assert_allclose(
         np.stack(got["top_feature_shares"]), np.stack(expected["top_feature_shares"]), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("kind", ["rapp", "mahalanobis"])
+def test_a_scorer_with_transformed_inputs_scores_in_spark_as_in_process(
+    spark: SparkSession, store: Config, rows: DataFrame, kind: str
+) -> None:
+    trained = train_scorer(spark, store, kind, START, START, training=TINY, target_alert_rate=0.1)
+    metadata = trained.artifact.metadata
+    features = model_feature_columns(store)
+    # The configured inputs: the Handbook's 15, plus three ratios for RaPP.
+    assert metadata["feature_names"] == list(HANDBOOK_INPUTS)
+    ratios = list(HANDBOOK_RATIOS) if kind == "rapp" else []
+    assert metadata["input_names"] == [*HANDBOOK_INPUTS, *ratios]
+    assert InputTransform.from_dict(metadata["input_transform"]) is not None
+
+    got = score_feature_rows(rows, trained.artifact, features).toPandas()
+
+    inputs = model_inputs(rows, features).toPandas()
+    in_process = trained.scorer.decision_function(trained.model_inputs(inputs))
+    expected = pd.Series(in_process, index=inputs["tx_id"]).loc[got["tx_id"]].to_numpy()
+    np.testing.assert_array_equal(got["score"].to_numpy(), expected)  # bit for bit
+    named = {name for names in got["top_features"] for name in names}
+    assert named and named <= set(metadata["input_names"])
+
+
+def test_a_scorer_with_unknown_inputs_fails_with_their_names(
+    spark: SparkSession, store: Config
+) -> None:
+    models = store.models.model_copy(
+        update={"ae": ModelInputsConfig(features=["tx_amount", "tx_velocity"], ratios=["nope"])}
+    )
+    config = store.model_copy(update={"models": models})
+    with pytest.raises(
+        ValueError,
+        match=r"models\.ae: unknown features \['tx_velocity'\].*unknown ratios \['nope'\]",
+    ):
+        train_scorer(spark, config, "ae", START, START, training=TINY)
 
 
 def test_missing_monthly_values_enter_the_model_as_zero(spark: SparkSession) -> None:

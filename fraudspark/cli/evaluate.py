@@ -75,7 +75,19 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--seeds", type=seed_list, default=[0], help="a count (3: seeds 0,1,2) or a list (4,7)"
     )
-    parser.add_argument("--epochs", type=int, default=TrainingConfig.epochs, help="scorers")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=TrainingConfig.epochs,
+        help="scorers (at most, see --patience)",
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=TrainingConfig.early_stopping_patience,
+        help="scorers: stop after this many epochs without a better validation loss "
+        "(0: train every epoch on every row)",
+    )
     parser.add_argument("--alert-rate", type=float, help="default: scoring.target_alert_rate")
     parser.add_argument(
         "--classifiers",
@@ -115,7 +127,7 @@ def main(argv: Sequence[str]) -> int:
                 window,
                 args.models,
                 args.seeds,
-                TrainingConfig(epochs=args.epochs),
+                TrainingConfig(epochs=args.epochs, early_stopping_patience=args.patience or None),
                 args.alert_rate or config.scoring.target_alert_rate,
             )
         )

@@ -1,4 +1,4 @@
-"""fraudspark train-scorer --kind ae|vae|rapp --start D --end D"""
+"""fraudspark train-scorer --kind ae|vae|rapp|mahalanobis --start D --end D"""
 
 from __future__ import annotations
 
@@ -19,7 +19,16 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--start", type=iso_date, required=True, help="first training day")
     parser.add_argument("--end", type=iso_date, required=True, help="last training day")
     parser.add_argument("--seed", type=int, default=0, help="fixes initialisation and shuffling")
-    parser.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
+    parser.add_argument(
+        "--epochs", type=int, default=TrainingConfig.epochs, help="at most (see --patience)"
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=TrainingConfig.early_stopping_patience,
+        help="stop after this many epochs without a better validation loss (a held-out share "
+        "of the genuine training rows); 0: train every epoch on every row",
+    )
     parser.add_argument(
         "--alert-rate",
         type=float,
@@ -40,7 +49,9 @@ def main(argv: Sequence[str]) -> int:
         args.kind,
         args.start,
         args.end,
-        training=TrainingConfig(epochs=args.epochs, seed=args.seed),
+        training=TrainingConfig(
+            epochs=args.epochs, seed=args.seed, early_stopping_patience=args.patience or None
+        ),
         target_alert_rate=args.alert_rate or config.scoring.target_alert_rate,
         include_known_frauds=args.include_known_frauds,
     )

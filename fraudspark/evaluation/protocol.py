@@ -56,6 +56,8 @@ EVALUATED_MODELS: dict[str, tuple[str, dict[str, str]]] = {
     "ae": ("ae", {"ae": "score"}),
     "vae": ("vae", {"vae": "score"}),
     "rapp": ("rapp", {"rapp-sap": "sap", "rapp-nap": "nap"}),
+    # The classical reference every generative scorer is reported beside (issue 13).
+    "mahalanobis": ("mahalanobis", {"mahalanobis": "score"}),
 }
 
 

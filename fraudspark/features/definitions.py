@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from fraudspark.config import FeatureConfig
 
@@ -23,26 +23,67 @@ CALENDAR_FEATURES = ("tx_during_weekend", "tx_during_night")
 MONTHLY_MEASURES = ("nb_tx", "avg_amount", "std_amount", "nb_counterparties", "fraud_rate")
 
 
-# A feature's kind decides its model transform and its validity rule (see
-# fraudspark.oversampling.tabular): flag 0/1, count (integer >= 0), ratio in [0, 1],
-# amount >= 0 (heavy-tailed), real (anything finite).
-ColumnKind = Literal["flag", "count", "ratio", "amount", "real"]
+# A feature's kind decides its model transform (fraudspark.features.transforms) and its validity
+# rule (fraudspark.oversampling.tabular): ``amount`` >= 0, heavy-tailed; ``count`` an integer
+# >= 0; ``ratio`` a derived quotient (1 = as usual); ``risk`` a fraud share in [0, 1]; ``flag``
+# 0/1; ``missing`` a 0/1 missing-value indicator.
+FeatureKind = Literal["amount", "count", "ratio", "risk", "flag", "missing"]
+FEATURE_KINDS: tuple[str, ...] = get_args(FeatureKind)
 
-# First match wins; a name matching none is "real".
-KIND_PATTERNS: tuple[tuple[ColumnKind, re.Pattern[str]], ...] = (
-    ("flag", re.compile(r"^(tx_during|is)_|_missing$")),
-    ("count", re.compile(r"(^|_)nb(_|$)")),
-    ("ratio", re.compile(r"(^|_)(risk|rate)(_|$)")),
-    ("amount", re.compile(r"(^|_)amount(_|$)")),
+# The declared kind of every store column, by its measure: the column name without its window
+# suffix (``cust_nb_tx`` for ``cust_nb_tx_7d`` and ``cust_nb_tx_15m``). A store column whose
+# measure is not declared here fails ``feature_fields`` (and tests/test_features.py).
+_MONTHLY_KINDS: tuple[tuple[str, FeatureKind], ...] = (
+    ("nb_tx", "count"),
+    ("avg_amount", "amount"),
+    ("std_amount", "amount"),
+    ("nb_counterparties", "count"),
+    ("fraud_rate", "risk"),
+    ("missing", "missing"),
 )
+MEASURE_KINDS: dict[str, FeatureKind] = {
+    "tx_amount": "amount",
+    "tx_during_weekend": "flag",
+    "tx_during_night": "flag",
+    "cust_nb_tx": "count",
+    "cust_avg_amount": "amount",
+    "term_nb_tx": "count",
+    "term_avg_amount": "amount",
+    "term_risk": "risk",
+    **{
+        f"{prefix}_month_{measure}": kind
+        for prefix in ("cust", "term")
+        for measure, kind in _MONTHLY_KINDS
+    },
+}
+_WINDOW_SUFFIX = re.compile(r"_\d+[md]$")
 
 
-def column_kind(name: str) -> ColumnKind:
-    """The kind of a feature column, from its name (see the module table)."""
-    for kind, pattern in KIND_PATTERNS:
-        if pattern.search(name):
-            return kind
-    return "real"
+def declared_kind(name: str) -> FeatureKind | None:
+    """The declared kind of a feature-store column (see :data:`MEASURE_KINDS`), else None."""
+    if name in MEASURE_KINDS:
+        return MEASURE_KINDS[name]
+    return MEASURE_KINDS.get(_WINDOW_SUFFIX.sub("", name))
+
+
+def column_kind(name: str) -> FeatureKind:
+    """The declared kind of a feature-store column; ValueError for an undeclared column."""
+    kind = declared_kind(name)
+    if kind is None:
+        raise ValueError(
+            f"feature {name!r} has no declared kind: declare its measure in "
+            "fraudspark.features.definitions.MEASURE_KINDS"
+        )
+    return kind
+
+
+@dataclass(frozen=True)
+class FeatureField:
+    """One store column: name, Spark SQL type and declared kind."""
+
+    name: str
+    dtype: str
+    kind: FeatureKind
 
 
 @dataclass(frozen=True)
@@ -193,3 +234,39 @@ def feature_groups(config: FeatureConfig) -> tuple[FeatureGroup, ...]:
             columns=tuple(monthly_feature_columns("terminal")),
         ),
     )
+
+
+def monthly_missing_indicator(entity: Literal["customer", "terminal"]) -> str:
+    """``cust_month_missing`` / ``term_month_missing``: 1 when the monthly values are null."""
+    return f"{'cust' if entity == 'customer' else 'term'}_month_missing"
+
+
+# Spark SQL types of the store columns: counts, flags and indicators are ints, the rest doubles.
+_KIND_DTYPES: dict[FeatureKind, str] = {
+    "amount": "double",
+    "count": "int",
+    "ratio": "double",
+    "risk": "double",
+    "flag": "int",
+    "missing": "int",
+}
+
+
+def feature_fields(config: FeatureConfig) -> tuple[FeatureField, ...]:
+    """Every numeric model input of the feature store, in store order, with its declared kind.
+
+    ``tx_amount``, the windowed columns, then per entity the monthly columns and their missing
+    indicator (the order of :func:`fraudspark.features.store.model_feature_columns`). Raises
+    ValueError naming a column whose measure has no declared kind.
+    """
+    names = ["tx_amount"]
+    for group in feature_groups(config):
+        names += list(group.columns)
+        if group.frequency == "monthly":
+            assert group.entity != "transaction"
+            names.append(monthly_missing_indicator(group.entity))
+    fields = []
+    for name in names:
+        kind = column_kind(name)
+        fields.append(FeatureField(name, _KIND_DTYPES[kind], kind))
+    return tuple(fields)

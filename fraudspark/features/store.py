@@ -20,7 +20,9 @@ from fraudspark.features.definitions import (
     MONTHLY_MEASURES,
     TRANSACTION_KEYS,
     FeatureGroup,
+    feature_fields,
     feature_groups,
+    monthly_missing_indicator,
 )
 from fraudspark.features.periods import add_months
 from fraudspark.lakehouse.io import (
@@ -38,17 +40,13 @@ SOURCE_TABLES: tuple[Table, ...] = (TRANSACTIONS, FEATURES_WINDOWED, FEATURES_MO
 
 
 def missing_indicator(entity: Literal["customer", "terminal"]) -> str:
-    return f"{'cust' if entity == 'customer' else 'term'}_month_missing"
+    return monthly_missing_indicator(entity)
 
 
 def model_feature_columns(config: Config) -> list[str]:
-    """Every numeric model input the store provides, in a fixed order."""
-    columns = ["tx_amount"]
-    for group in feature_groups(config.features):
-        columns += list(group.columns)
-        if group.frequency == "monthly":
-            columns.append(missing_indicator(_entity(group)))
-    return columns
+    """Every numeric model input the store provides, in a fixed order (each with a declared
+    kind: :func:`~fraudspark.features.definitions.feature_fields`)."""
+    return [field.name for field in feature_fields(config.features)]
 
 
 def _entity(group: FeatureGroup) -> Literal["customer", "terminal"]:

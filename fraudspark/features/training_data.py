@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -24,16 +24,18 @@ def training_frame(
     end: date,
     versions: Mapping[str, int],
     include_known_frauds: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Model inputs of the transactions dated ``start``..``end``, collected for training.
 
     Without ``include_known_frauds``, rows labelled fraud in the pinned table versions are left
-    out (unlabelled rows stay): the scorers learn what normal traffic looks like.
+    out (unlabelled rows stay): the scorers learn what normal traffic looks like. ``columns``
+    picks the store columns (default: every one, :func:`model_feature_columns`).
     """
     rows = feature_rows(spark, config, start, end, dict(versions))
     if not include_known_frauds:
         rows = rows.where(F.col("is_fraud").isNull() | (F.col("is_fraud") != 1))
-    features = model_feature_columns(config)
+    features = model_feature_columns(config) if columns is None else list(columns)
     return model_inputs(rows, features).select(*features).toPandas()
 
 

@@ -28,13 +28,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-FeatureKind = Literal["amount", "count", "ratio", "risk", "flag", "missing"]
-FEATURE_KINDS: tuple[str, ...] = get_args(FeatureKind)
+from fraudspark.features.definitions import FEATURE_KINDS, FeatureKind
+
+__all__ = ["FEATURE_KINDS", "FeatureKind", "InputTransform", "Ratio"]
 LOG1P_KINDS = frozenset({"amount", "count"})
 SCALED_KINDS = frozenset({"amount", "count", "ratio"})
 RATIO_MIN, RATIO_MAX = 1e-3, 1e3
@@ -71,6 +72,18 @@ DEFAULT_RATIOS: tuple[Ratio, ...] = (
     Ratio("amount_over_term_avg_30d", "tx_amount", "term_avg_amount_30d"),
 )
 
+RATIOS_BY_NAME: dict[str, Ratio] = {ratio.name: ratio for ratio in DEFAULT_RATIOS}
+
+
+def raw_columns(inputs: Sequence[str], ratios: Sequence[Ratio]) -> list[str]:
+    """``inputs``, then the ratios' numerators and denominators not among them (first use)."""
+    names = list(inputs)
+    for ratio in ratios:
+        for column in (ratio.numerator, ratio.denominator):
+            if column not in names:
+                names.append(column)
+    return names
+
 
 def _transformed(values: np.ndarray, kind: str) -> np.ndarray:
     if kind in LOG1P_KINDS:
@@ -101,6 +114,12 @@ class InputTransform:
     @property
     def columns(self) -> list[str]:
         return [*self.inputs, *(ratio.name for ratio in self.ratios)]
+
+    @property
+    def raw_columns(self) -> list[str]:
+        """The raw feature columns :meth:`transform` reads: ``inputs``, then the ratios'
+        numerators and denominators not among them, in order of first use."""
+        return raw_columns(self.inputs, self.ratios)
 
     @classmethod
     def fit(

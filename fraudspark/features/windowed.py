@@ -24,6 +24,7 @@ from fraudspark.features.definitions import (
     TRANSACTION_KEYS,
     Window,
     WindowSpec,
+    column_kind,
     customer_windows,
     terminal_windows,
     windowed_feature_columns,
@@ -159,7 +160,7 @@ def entity_codes(keys: pa.ChunkedArray) -> np.ndarray:
 def _feature_fields(spec: WindowSpec) -> list[T.StructField]:
     fields = []
     for name in spec.columns:
-        data_type = T.IntegerType() if "_nb_tx_" in name else T.DoubleType()
+        data_type = T.IntegerType() if column_kind(name) == "count" else T.DoubleType()
         fields.append(T.StructField(name, data_type, False))
     return fields
 

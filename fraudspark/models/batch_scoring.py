@@ -71,15 +71,16 @@ def score_arrow_batches(
     see :func:`load_model`) is loaded once per call.
     """
     model = load_model(artifact)
-    feature_names = pa.array(model.feature_names, pa.string())
+    # The attributions name the model's inputs (the transformed columns, with a transform).
+    input_names = pa.array(model.input_names, pa.string())
     names = list(output_names)
     passthrough = names[: len(names) - len(model.score_columns) - len(ATTRIBUTION_COLUMNS)]
     for batch in batches:
         matrix = np.column_stack(
             [batch.column(name).to_numpy(zero_copy_only=False) for name in model.feature_names]
         )
-        scores, shares = model.score_matrix(matrix)
-        top_names, top_shares = _top_attributions(shares, feature_names, top_k)
+        scores, shares = model.score_raw(matrix)
+        top_names, top_shares = _top_attributions(shares, input_names, top_k)
         columns = [batch.column(name) for name in passthrough]
         columns += [pa.array(scores[name]) for name in model.score_columns]
         columns += [pa.array(scores["score"] > model.threshold), top_names, top_shares]
@@ -91,8 +92,9 @@ def score_feature_rows(
 ) -> DataFrame:
     """Score feature-store rows with an exported scorer or classifier, in Spark.
 
-    ``feature_names`` are the rows' feature columns; they must be the model's (in any order),
-    else :class:`~fraudspark.models.inputs.FeatureMismatchError` names the missing and extra ones
+    ``feature_names`` are the rows' feature columns; they must be the model's (in any order; a
+    model with an input transform reads its own columns among them), else
+    :class:`~fraudspark.models.inputs.FeatureMismatchError` names the missing and extra ones
     here, before any task runs. Every other column passes through. Adds the metadata's
     ``score_columns`` (``score`` first; RaPP adds ``sap`` and ``nap``), ``is_alert`` (score above
     the training threshold), ``top_features`` and ``top_feature_shares`` (the ``top_k`` largest

@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fraudspark.models.anomaly.base import LoadedScorer
+from fraudspark.models.anomaly.baselines import LoadedMahalanobis
 from fraudspark.models.artifact import LoadedModel, ModelArtifact
 from fraudspark.models.classifiers.gbt import LoadedGbt
 from fraudspark.models.classifiers.mlp import LoadedClassifier
 
 LOADERS: dict[str, type[LoadedModel]] = {
-    loader.artifact_format: loader for loader in (LoadedScorer, LoadedClassifier, LoadedGbt)
+    loader.artifact_format: loader
+    for loader in (LoadedScorer, LoadedMahalanobis, LoadedClassifier, LoadedGbt)
 }
 # The supervised models: trained on an augmented training set, monitored against its real rows.
 CLASSIFIER_FORMATS = frozenset({LoadedClassifier.artifact_format, LoadedGbt.artifact_format})

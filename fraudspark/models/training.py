@@ -49,17 +49,19 @@ class TrainingConfig:
     """Network shape and optimisation; ``seed`` fixes initialisation, shuffling and sampling.
 
     ``hidden_dims`` are the encoder's hidden widths (the decoder mirrors them) and ``latent_dim``
-    the bottleneck. With ``early_stopping_patience`` set, ``validation_fraction`` of the rows is
-    held out and the weights of the best validation epoch are kept.
+    the bottleneck. With ``early_stopping_patience`` set (the default: 5 epochs),
+    ``validation_fraction`` of the rows is held out and the weights of the best validation epoch
+    are kept; ``epochs`` is then a ceiling (100: the detection research found 50 epochs
+    undertrained, best epoch = last). None trains every epoch on every row.
     """
 
     hidden_dims: tuple[int, ...] = (32, 16)
     latent_dim: int = 4
-    epochs: int = 50
+    epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
-    early_stopping_patience: int | None = None
+    early_stopping_patience: int | None = 5
     validation_fraction: float = 0.1
     seed: int = 0
 
@@ -70,6 +72,10 @@ class TrainingConfig:
             )
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs, batch_size and learning_rate must be positive")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ValueError(
+                f"early_stopping_patience must be positive: {self.early_stopping_patience}"
+            )
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1): {self.validation_fraction}")
 

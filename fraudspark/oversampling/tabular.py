@@ -1,19 +1,20 @@
 """What a valid feature row is, and the invertible transform GANs are trained in.
 
-A column's kind is read from its name (the feature store's naming convention), so the validity
-rules follow configuration: with minute windows ``[15, 30, 60]`` the columns ``cust_nb_tx_15m``,
-``cust_nb_tx_30m``, ``cust_nb_tx_60m`` form one nested chain, whatever the list says.
+A column's validity kind follows its declared feature kind
+(:func:`fraudspark.features.definitions.declared_kind`), so the rules follow configuration: with
+minute windows ``[15, 30, 60]`` the columns ``cust_nb_tx_15m``, ``cust_nb_tx_30m``,
+``cust_nb_tx_60m`` form one nested chain, whatever the list says.
 
-==========  ===========================================  =====================================
-kind        names                                        valid values
-==========  ===========================================  =====================================
-``flag``    ``tx_during_*``, ``is_*``, ``*_missing``     0 or 1
-``count``   ``*nb_*`` (``cust_nb_tx_7d``)                integers >= 0, and no larger than the
-                                                         same count over a longer window
-``ratio``   ``*risk*``, ``*rate*`` (``term_risk_30d``)   in [0, 1]
-``amount``  ``*amount*`` (``tx_amount``)                 >= 0 (skewed: modelled in log space)
-``real``    anything else                                any finite number
-==========  ===========================================  =====================================
+==========  ============================================  ====================================
+kind        declared feature kinds                        valid values
+==========  ============================================  ====================================
+``flag``    ``flag``, ``missing``                         0 or 1
+``count``   ``count`` (``cust_nb_tx_7d``)                 integers >= 0, and no larger than
+                                                          the same count over a longer window
+``ratio``   ``risk`` (``term_risk_30d``)                  in [0, 1]
+``amount``  ``amount`` (``tx_amount``)                    >= 0 (skewed: modelled in log space)
+``real``    a derived ``ratio``, or a column not declared any finite number
+==========  ============================================  ====================================
 """
 
 from __future__ import annotations
@@ -21,11 +22,29 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 
-from fraudspark.features.definitions import ColumnKind, column_kind
+from fraudspark.features.definitions import FeatureKind, declared_kind
+
+# Validity kinds (see the module table).
+ColumnKind = Literal["flag", "count", "ratio", "amount", "real"]
+VALIDITY_KINDS: dict[FeatureKind, ColumnKind] = {
+    "flag": "flag",
+    "missing": "flag",
+    "count": "count",
+    "risk": "ratio",
+    "amount": "amount",
+    "ratio": "real",
+}
+
+
+def validity_kind(name: str) -> ColumnKind:
+    """The validity kind of a column from its declared feature kind; ``real`` if undeclared."""
+    kind = declared_kind(name)
+    return "real" if kind is None else VALIDITY_KINDS[kind]
+
 
 # `cust_nb_tx_15m` -> stem `cust_nb_tx`, window 15 minutes; day and minute windows nest separately.
 WINDOW_SUFFIX = re.compile(r"^(?P<stem>.+)_(?P<length>\d+)(?P<unit>[md])$")
@@ -48,8 +67,9 @@ class FeatureSchema:
 
     @classmethod
     def from_names(cls, names: Sequence[str]) -> FeatureSchema:
-        """Kinds from the naming convention; counts sharing a stem and unit form nested chains."""
-        kinds = [column_kind(name) for name in names]
+        """Kinds from the declared feature kinds; counts sharing a stem and unit form nested
+        chains."""
+        kinds = [validity_kind(name) for name in names]
         chains: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for index, (name, kind) in enumerate(zip(names, kinds, strict=True)):
             window = WINDOW_SUFFIX.match(name)

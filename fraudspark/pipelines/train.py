@@ -6,17 +6,17 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
+import pandas as pd
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
-from fraudspark.features.model_inputs import MISSING_FEATURE_VALUE
+from fraudspark.features.model_inputs import MISSING_FEATURE_VALUE, model_input_spec
 from fraudspark.features.store import current_versions, model_feature_columns
 from fraudspark.features.training_data import augmented_frame, training_frame
+from fraudspark.features.transforms import InputTransform
 from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS
-from fraudspark.models.anomaly.base import ReconstructionScorer, export_artifact
-from fraudspark.models.anomaly.kinds import new_scorer
+from fraudspark.models.anomaly.kinds import AnomalyScorer, export_anomaly_scorer, new_scorer
 from fraudspark.models.artifact import ModelArtifact
 from fraudspark.models.classifiers import CLASSIFIER_KINDS
 from fraudspark.models.classifiers.gbt import GbtClassifier, GbtParams
@@ -29,11 +29,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainedScorer:
-    """A fitted scorer, its export, and the run parameters worth registering with it."""
+    """A fitted scorer, its export, the run parameters worth registering with it, and the
+    fitted input transform (None when ``models.<kind>.transform`` is off).
 
-    scorer: ReconstructionScorer[Any]
+    In process, ``scorer`` scores :meth:`model_inputs` of raw store rows; the artifact does the
+    same from the raw rows alone.
+    """
+
+    scorer: AnomalyScorer
     artifact: ModelArtifact
     params: dict[str, str]
+    input_transform: InputTransform | None = None
+
+    def model_inputs(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The scorer's input columns from raw store rows (model-input imputation applied)."""
+        if self.input_transform is None:
+            return rows[list(self.scorer.feature_names_)]
+        return self.input_transform.transform_frame(rows)
 
 
 def train_scorer(
@@ -50,22 +62,36 @@ def train_scorer(
 ) -> TrainedScorer:
     """Fit a scorer on the feature store's rows for ``start``..``end`` and export it.
 
+    The scorer reads the inputs of ``models.<kind>`` in the configuration (checked first: an
+    unknown feature or ratio raises ValueError with the names, before any data is read); with
+    ``transform`` on, the kind-driven input transform is fitted on the training rows and
+    exported with the model. Known frauds are left out (unless ``include_known_frauds``);
+    early stopping, when ``training`` sets it, holds out a validation split of those rows.
     ``versions`` pins the source tables (default: their current versions); they are recorded in
     the artifact's metadata (``extra.data_versions``) with the range and the imputation. The
     alert threshold is the training scores' (1 - ``target_alert_rate``) quantile.
     """
     if start > end:
         raise ValueError(f"training start {start} is after its end {end}")
+    spec = model_input_spec(config, kind)
     training = training or TrainingConfig()
     if target_alert_rate is None:
         target_alert_rate = config.scoring.target_alert_rate
     scorer = new_scorer(kind, training, target_alert_rate)
     versions = dict(versions or current_versions(spark, config))
-    frame = training_frame(spark, config, start, end, versions, include_known_frauds)
+    frame = training_frame(
+        spark, config, start, end, versions, include_known_frauds, spec.raw_columns
+    )
     if frame.empty:
         raise ValueError(f"no feature-store rows to train on between {start} and {end}")
+    transform = (
+        InputTransform.fit(frame, spec.kinds, spec.features, spec.ratios)
+        if spec.transform
+        else None
+    )
+    inputs = frame[list(spec.features)] if transform is None else transform.transform_frame(frame)
     with one_torch_thread():
-        scorer.fit(frame)
+        scorer.fit(inputs)
     params = {
         "kind": kind,
         "training_start": start.isoformat(),
@@ -81,8 +107,16 @@ def train_scorer(
         "training_rows": len(frame),
         "missing_feature_value": MISSING_FEATURE_VALUE,
     }
-    log.info("trained %s on %d rows from %s..%s", kind, len(frame), start, end)
-    return TrainedScorer(scorer, export_artifact(scorer, extra), params)
+    log.info(
+        "trained %s on %d rows from %s..%s, inputs %s",
+        kind,
+        len(frame),
+        start,
+        end,
+        list(inputs.columns),
+    )
+    artifact = export_anomaly_scorer(scorer, extra, transform)
+    return TrainedScorer(scorer, artifact, params, transform)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from fraudspark.models.artifact import LoadedModel, ModelArtifact
+from fraudspark.features.transforms import InputTransform
+from fraudspark.models.artifact import LoadedModel, ModelArtifact, input_transform_metadata
 from fraudspark.models.inputs import (
     FeatureData,
     Standardiser,
@@ -120,12 +121,23 @@ ARTIFACT_FORMAT = "fraudspark.scorer/1"
 
 
 def export_artifact(
-    scorer: ReconstructionScorer[Any], extra_metadata: Mapping[str, Any] | None = None
+    scorer: ReconstructionScorer[Any],
+    extra_metadata: Mapping[str, Any] | None = None,
+    input_transform: InputTransform | None = None,
 ) -> ModelArtifact:
     """Script a fitted scorer's scoring graph and gather its metadata.
 
     ``extra_metadata`` must be JSON-serialisable (e.g. ``{"training_table_versions": {...}}``).
+    With ``input_transform`` (fitted on the raw rows the scorer's inputs were made from; its
+    ``columns`` must be the scorer's ``feature_names_``), ``feature_names`` are the transform's
+    raw columns and the metadata carries ``input_transform`` and ``input_names``: the loaded
+    model applies the transform in numpy before the TorchScript graph.
     """
+    if input_transform is not None and input_transform.columns != scorer.feature_names_:
+        raise ValueError(
+            f"the input transform's columns {input_transform.columns} are not the scorer's "
+            f"features {scorer.feature_names_}"
+        )
     scripted = torch.jit.script(scorer.scoring_module_)
     buffer = io.BytesIO()
     torch.jit.save(scripted, buffer)  # type: ignore[no-untyped-call]
@@ -136,7 +148,10 @@ def export_artifact(
         "model_type": scorer.model_type,
         "score_name": scorer.score_name,
         "score_columns": [name for name in probe if name != "feature_error_share"],
-        "feature_names": scorer.feature_names_,
+        "feature_names": (
+            scorer.feature_names_ if input_transform is None else input_transform.raw_columns
+        ),
+        **input_transform_metadata(input_transform),
         "standardiser": scorer.standardiser_.to_metadata(),
         "threshold": scorer.threshold_,
         "target_alert_rate": scorer.target_alert_rate,

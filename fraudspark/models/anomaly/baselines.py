@@ -18,11 +18,33 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fraudspark.features.transforms import InputTransform
+from fraudspark.models.artifact import LoadedModel, ModelArtifact, input_transform_metadata
 from fraudspark.models.inputs import FeatureData, aligned_feature_matrix, training_matrix
 from fraudspark.models.training import alert_threshold
 
 Estimator = Literal["ledoit_wolf", "mcd", "empirical"]
 MAHALANOBIS_FORMAT = "fraudspark.mahalanobis/1"
+# The artifact (ModelArtifact) format; its bytes are the scorer's JSON (MAHALANOBIS_FORMAT).
+MAHALANOBIS_ARTIFACT_FORMAT = "fraudspark.mahalanobis.artifact/1"
+
+
+def mahalanobis_terms(
+    matrix: np.ndarray, location: np.ndarray, precision: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Squared Mahalanobis distances (rows,) and each feature's share of them (rows, features).
+
+    With c = x - μ, the distance is Σ_i c_i (Σ⁻¹ c)_i; feature i's share is
+    |c_i (Σ⁻¹ c)_i| / Σ_j |c_j (Σ⁻¹ c)_j| (a term can be negative when features correlate, so
+    shares are of absolute terms; 0 for a row at μ).
+    """
+    centred = matrix - location
+    terms = centred * (centred @ precision)
+    distances: np.ndarray = terms.sum(axis=1)
+    magnitude = np.abs(terms)
+    total = magnitude.sum(axis=1, keepdims=True)
+    shares = np.divide(magnitude, total, out=np.zeros_like(magnitude), where=total > 0)
+    return distances, shares
 
 
 class MahalanobisScorer:
@@ -90,8 +112,7 @@ class MahalanobisScorer:
     ) -> np.ndarray:
         """Squared Mahalanobis distance per row (shape (rows,)); columns matched by name."""
         matrix = aligned_feature_matrix(X, self.feature_names_, feature_names)
-        centred = matrix - self.location_
-        scores: np.ndarray = np.einsum("ij,jk,ik->i", centred, self.precision_, centred)
+        scores, _ = mahalanobis_terms(matrix, self.location_, self.precision_)
         return scores
 
     def predict(self, X: FeatureData) -> np.ndarray:
@@ -133,3 +154,49 @@ class MahalanobisScorer:
     def score_frame(self, frame: pd.DataFrame) -> pd.Series:
         """Scores of a DataFrame's rows as a Series on its index."""
         return pd.Series(self.decision_function(frame[self.feature_names_]), index=frame.index)
+
+
+def export_mahalanobis(
+    scorer: MahalanobisScorer,
+    extra_metadata: Mapping[str, Any] | None = None,
+    input_transform: InputTransform | None = None,
+) -> ModelArtifact:
+    """A fitted Mahalanobis scorer as a :class:`ModelArtifact`: its JSON (:meth:`to_json`, no
+    pickle) as the model bytes, metadata as the other scorers' (``input_transform`` as in
+    :func:`fraudspark.models.anomaly.base.export_artifact`)."""
+    if input_transform is not None and input_transform.columns != scorer.feature_names_:
+        raise ValueError(
+            f"the input transform's columns {input_transform.columns} are not the scorer's "
+            f"features {scorer.feature_names_}"
+        )
+    metadata = {
+        "format": MAHALANOBIS_ARTIFACT_FORMAT,
+        "model_type": scorer.model_type,
+        "score_name": scorer.score_name,
+        "score_columns": ["score"],
+        "feature_names": (
+            scorer.feature_names_ if input_transform is None else input_transform.raw_columns
+        ),
+        **input_transform_metadata(input_transform),
+        "threshold": scorer.threshold_,
+        "target_alert_rate": scorer.target_alert_rate,
+        "estimator": scorer.estimator,
+        "training_metrics": scorer.training_metrics_,
+        "extra": dict(extra_metadata or {}),
+    }
+    return ModelArtifact(scorer.to_json().encode(), json.loads(json.dumps(metadata)))
+
+
+class LoadedMahalanobis(LoadedModel):
+    """An exported Mahalanobis scorer; its shares are those of the distance's absolute terms
+    (see :func:`mahalanobis_terms`). Scoring needs numpy only."""
+
+    artifact_format = MAHALANOBIS_ARTIFACT_FORMAT
+
+    def load_payload(self, model_bytes: bytes) -> MahalanobisScorer:
+        return MahalanobisScorer.from_json(model_bytes.decode())
+
+    def score_matrix(self, matrix: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        scorer: MahalanobisScorer = self.module
+        distances, shares = mahalanobis_terms(matrix, scorer.location_, scorer.precision_)
+        return {"score": distances}, shares

@@ -11,9 +11,13 @@ d(x) concatenates ĥ_i - h_i over the chosen layers.
   with the training size, which the alert threshold absorbs.
 
 Singular-value guard: directions whose singular value is below ``singular_value_rtol`` × the
-largest are *dropped* (a pseudo-inverse), not floored. Such directions carry no training
-variance (a dead unit, a constant layer output, fewer rows than dimensions); a floor would weight
-them by ~1/rtol, letting them swamp every other direction. Deviations along them still count in
+largest are *dropped* (a pseudo-inverse), not floored. The default 1e-2 keeps the directions
+that carry real training variance: NAP whitens every kept direction, so near-empty ones (a
+column that barely varies, an uninformative indicator) otherwise weigh as much as the fraud
+signal (measured with 1e-6 against 1e-2 in bench/detection_research.py, docs/benchmarks.md).
+Dropped directions carry (almost) no training variance (a dead unit, a constant layer output,
+fewer rows than dimensions); a floor would weight them by ~1/rtol, letting them swamp every
+other direction. Deviations along them still count in
 SAP, which the scoring graph returns beside NAP.
 """
 
@@ -32,6 +36,9 @@ from fraudspark.models.anomaly.autoencoder import AutoencoderNetwork, Autoencode
 from fraudspark.models.attribution import reconstruction_error_shares
 from fraudspark.models.inputs import StandardisedInput, Standardiser
 from fraudspark.models.training import TrainingConfig
+
+# Singular values below this share of the largest are dropped from NAP (see the module text).
+DEFAULT_SINGULAR_VALUE_RTOL = 1e-2
 
 
 def rapp_pathway_differences(
@@ -70,7 +77,9 @@ class NapBasis:
     singular_values: np.ndarray
 
     @classmethod
-    def fit(cls, differences: np.ndarray, singular_value_rtol: float = 1e-6) -> NapBasis:
+    def fit(
+        cls, differences: np.ndarray, singular_value_rtol: float = DEFAULT_SINGULAR_VALUE_RTOL
+    ) -> NapBasis:
         """SVD of the centred training differences, dropping singular values below
         ``singular_value_rtol`` × the largest (see the module docstring)."""
         mean = differences.mean(axis=0)
@@ -147,7 +156,7 @@ class RappScorer(AutoencoderScorer):
         target_alert_rate: float = DEFAULT_TARGET_ALERT_RATE,
         layers: Sequence[int] | None = None,
         score: Literal["nap", "sap"] = "nap",
-        singular_value_rtol: float = 1e-6,
+        singular_value_rtol: float = DEFAULT_SINGULAR_VALUE_RTOL,
     ) -> None:
         super().__init__(training=training, target_alert_rate=target_alert_rate)
         if score not in ("nap", "sap"):

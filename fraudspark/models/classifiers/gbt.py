@@ -223,13 +223,15 @@ class LoadedGbt(LoadedModel):
 
     artifact_format = GBT_ARTIFACT_FORMAT
 
-    def load_model_bytes(self, model_bytes: bytes) -> None:
+    def load_payload(self, model_bytes: bytes) -> Any:
+        """XGBoost's own JSON model (no pickle), predicting on one thread."""
         import xgboost as xgb
 
         self.booster = xgb.Booster()
         self.booster.load_model(bytearray(model_bytes))
         # One thread: the Spark job runs one task per core already.
         self.booster.set_param("nthread", "1")
+        return self.booster
 
     def _dmatrix(self, matrix: np.ndarray) -> Any:
         import xgboost as xgb

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from fraudspark.config import DEFAULT_TARGET_ALERT_RATE
-from fraudspark.features.definitions import column_kind
+from fraudspark.features.definitions import declared_kind
 from fraudspark.features.model_inputs import MISSING_FEATURE_VALUE
 from fraudspark.models.artifact import LoadedModel, ModelArtifact
 from fraudspark.models.attribution import IG_STEPS, attribution_shares, integrated_gradients
@@ -132,7 +132,7 @@ class MLPClassifier:
         if not (real & (y == 0)).any():
             raise ValueError("the classifier needs real normal rows for its attribution baseline")
         log_columns = np.array(
-            [column_kind(name) in ("amount", "count") for name in self.feature_names_]
+            [declared_kind(name) in ("amount", "count") for name in self.feature_names_]
         )
         logged = np.where(log_columns, np.log1p(np.maximum(rows, 0.0)), rows)
         standardiser = Standardiser.fit(logged)
@@ -141,6 +141,8 @@ class MLPClassifier:
             batch_size=config.batch_size,
             learning_rate=config.learning_rate,
             weight_decay=config.weight_decay,
+            # The classifier trains every epoch on every row (its own settings, unchanged).
+            early_stopping_patience=None,
             seed=config.seed,
         )
         with reproducible(config.seed):
