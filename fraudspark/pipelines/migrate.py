@@ -3,7 +3,9 @@
 Each migration is a column rename of one table, applied only where the old column is there and
 the new one is not, so running it again changes nothing. A table is rewritten in one atomic
 Delta commit (:func:`~fraudspark.lakehouse.io.overwrite_table`): readers see the old or the new
-schema, never a mix, and its history stays readable by time travel.
+schema, never a mix, and its history stays readable by time travel. New nullable columns
+(:data:`ADDED_COLUMNS`) are added where missing with ``ALTER TABLE ... ADD COLUMNS``, a
+metadata-only Delta commit: existing rows read them as null.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from fraudspark.lakehouse.tables import (
     EVALUATIONS,
     FEATURE_IMPORTANCE,
     RETRAIN_HINTS,
+    SOURCE_ID_COLUMNS,
+    TRANSACTIONS,
     Table,
+    table_path,
 )
 
 log = logging.getLogger(__name__)
@@ -37,20 +42,33 @@ RENAMES: tuple[tuple[Table, str, str], ...] = (
     (RETRAIN_HINTS, "model", "model_name"),
 )
 
+# table -> nullable columns added after its first release (types from the table's schema):
+# the ids as a string-id source wrote them.
+ADDED_COLUMNS: tuple[tuple[Table, tuple[str, ...]], ...] = ((TRANSACTIONS, SOURCE_ID_COLUMNS),)
+
 
 @dataclass(frozen=True)
 class MigrationReport:
     renamed: tuple[str, ...]  # "table.old -> new"
     tables_rewritten: tuple[str, ...]
+    added: tuple[str, ...] = ()  # "table.column"
 
     def summary(self) -> str:
-        if not self.renamed:
+        if not self.renamed and not self.added:
             return "the lakehouse is up to date: nothing to migrate"
-        return f"renamed {', '.join(self.renamed)}; rewrote {', '.join(self.tables_rewritten)}"
+        done = []
+        if self.renamed:
+            done.append(
+                f"renamed {', '.join(self.renamed)}; rewrote {', '.join(self.tables_rewritten)}"
+            )
+        if self.added:
+            done.append(f"added {', '.join(self.added)}")
+        return "; ".join(done)
 
 
 def migrate(spark: SparkSession, config: Config) -> MigrationReport:
-    """Apply every pending rename of :data:`RENAMES`; returns what was done."""
+    """Apply every pending rename of :data:`RENAMES` and column addition of
+    :data:`ADDED_COLUMNS`; returns what was done."""
     renamed: list[str] = []
     rewritten: list[str] = []
     tables = {table.name: table for table, _, _ in RENAMES}
@@ -75,4 +93,24 @@ def migrate(spark: SparkSession, config: Config) -> MigrationReport:
         renamed += [f"{table.name}.{old} -> {new}" for old, new in pending]
         rewritten.append(table.name)
         log.info("migrated %s: %s", table.name, pending)
-    return MigrationReport(tuple(renamed), tuple(rewritten))
+    return MigrationReport(tuple(renamed), tuple(rewritten), add_columns(spark, config))
+
+
+def add_columns(spark: SparkSession, config: Config) -> tuple[str, ...]:
+    """Add each missing column of :data:`ADDED_COLUMNS` (nullable, typed and commented as in
+    the table's schema); returns ``table.column`` for each one added."""
+    added: list[str] = []
+    for table, columns in ADDED_COLUMNS:
+        if not table_exists(spark, config, table):
+            continue
+        present = set(read_table(spark, config, table).columns)
+        assert table.schema is not None
+        missing = [table.schema[c] for c in columns if c not in present]
+        if not missing:
+            continue
+        definitions = ", ".join(f"`{f.name}` {f.dataType.simpleString().upper()}" for f in missing)
+        path = table_path(config, table).replace("`", "``")
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({definitions})")
+        added += [f"{table.name}.{f.name}" for f in missing]
+        log.info("migrated %s: added %s", table.name, [f.name for f in missing])
+    return tuple(added)
