@@ -160,3 +160,14 @@ def test_sparkov_card_number_reaches_the_table_as_its_token(
     assert [r["source_terminal_id"] for r in rows] == ["fraud_Kirlin and Sons", "fraud_Abbott"]
     assert all(card not in str(r.asDict()) for r in rows)
     assert dictionary(spark, config)[("customer", token)] == K
+
+
+def test_empty_string_id_feed_reads_nothing(
+    spark: SparkSession, config: Config, tmp_path: Path
+) -> None:
+    (tmp_path / "ff.csv").write_text(FF_HEADER)
+    report = ingest_transactions(
+        spark, config, str(tmp_path / "ff.csv"), now=NOW, mapping="fraudfinder"
+    )
+    assert counts(report) == (0, 0, 0, 0)
+    assert dictionary(spark, config) == {}

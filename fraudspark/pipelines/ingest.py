@@ -123,11 +123,9 @@ def _id_dictionary(
     columns = string_columns(kinds)
     if not columns:
         return None
-    dictionary = (
-        read_table(spark, config, ID_DICTIONARY)
-        if table_exists(spark, config, ID_DICTIONARY)
-        else None
-    )
+    # Created even when the feed holds no id (an empty night), so the lookup below works.
+    ensure_table(spark, config, ID_DICTIONARY)
+    dictionary = read_table(spark, config, ID_DICTIONARY)
     new = new_dictionary_entries(source_ids(validated, columns), dictionary, now).localCheckpoint(
         eager=True
     )
