@@ -20,6 +20,7 @@ from fraudspark.features.definitions import windowed_feature_columns
 from fraudspark.lakehouse.tables import (
     FEATURES_MONTHLY,
     FEATURES_WINDOWED,
+    SOURCE_ID_COLUMNS,
     TRANSACTIONS,
     table_path,
 )
@@ -71,6 +72,8 @@ def write_feature_store(
     ingested_at = datetime.combine(start + timedelta(days=days), time(), tzinfo=timezone.utc)
     transactions = tx.assign(extra=None, source_file="synthetic", ingested_at=ingested_at)
     transactions["label_updated_at"] = pd.NaT
+    for column in SOURCE_ID_COLUMNS:  # an integer-id feed: no source ids
+        transactions[column] = None
     assert TRANSACTIONS.schema is not None
     (
         spark.createDataFrame(transactions[TRANSACTIONS.schema.names], TRANSACTIONS.schema)

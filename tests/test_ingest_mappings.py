@@ -79,9 +79,11 @@ def test_fraudfinder_mapping_keeps_string_ids_exactly(
     assert rows["0042"]["extra"] == {"TX_FRAUD_SCENARIO": "2"}
     assert str(rows["0042"]["tx_ts"]) == "2025-02-28 10:05:00"
     assert [r["reject_reason"] for r in rows.values()] == [None, None]
-    # The tables keep integer ids in this version: a string-id feed is refused up front.
-    with pytest.raises(ValueError, match="string identifiers"):
-        ingest_transactions(spark, config, str(tmp_path / "ff.csv"), now=NOW, mapping="fraudfinder")
+    # String ids reach the table as surrogate keys beside the source ids (tests/test_string_ids).
+    report = ingest_transactions(
+        spark, config, str(tmp_path / "ff.csv"), now=NOW, mapping="fraudfinder"
+    )
+    assert (report.read, report.accepted, report.quarantined, report.present) == (2, 2, 0, 0)
 
 
 SPARKOV_HEADER = (

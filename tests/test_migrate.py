@@ -9,7 +9,13 @@ from pyspark.sql import types as T
 
 from fraudspark.config import Config
 from fraudspark.lakehouse.io import read_table, table_version
-from fraudspark.lakehouse.tables import DRIFT, EVALUATIONS, table_path
+from fraudspark.lakehouse.tables import (
+    DRIFT,
+    EVALUATIONS,
+    SOURCE_ID_COLUMNS,
+    TRANSACTIONS,
+    table_path,
+)
 from fraudspark.pipelines.migrate import migrate
 
 # fraud.drift as fraudspark 0.1 (dccb447) wrote it: `model`, not `model_name`.
@@ -157,3 +163,36 @@ def test_migrate_adds_the_ratio_and_quality_columns_as_nulls(
 
 def test_migrate_on_an_empty_lakehouse_does_nothing(spark: SparkSession, config: Config) -> None:
     assert migrate(spark, config).summary() == "the lakehouse is up to date: nothing to migrate"
+
+
+def test_migrate_adds_the_source_id_columns_to_old_transactions(
+    spark: SparkSession, config: Config
+) -> None:
+    assert TRANSACTIONS.schema is not None
+    # fraud.transactions as phase A wrote it: no source_* columns.
+    old_schema = T.StructType(
+        [f for f in TRANSACTIONS.schema.fields if f.name not in SOURCE_ID_COLUMNS]
+    )
+    row = (
+        7, datetime(2025, 2, 1, 10, 0), 10, 20, 1.5, 0, date(2025, 2, 1), None, "f.csv",
+        datetime(2025, 2, 2, 1, 0), None,
+    )  # fmt: skip
+    spark.createDataFrame([row], old_schema).write.format("delta").partitionBy("tx_date").save(
+        table_path(config, TRANSACTIONS)
+    )
+
+    report = migrate(spark, config)
+
+    assert report.added == tuple(f"transactions.{c}" for c in SOURCE_ID_COLUMNS)
+    assert report.summary() == (
+        "added transactions.source_tx_id, transactions.source_customer_id, "
+        "transactions.source_terminal_id"
+    )
+    migrated = read_table(spark, config, TRANSACTIONS)
+    assert [(f.name, f.dataType) for f in migrated.schema.fields] == [
+        (f.name, f.dataType) for f in TRANSACTIONS.schema.fields
+    ]
+    assert [tuple(r) for r in migrated.collect()] == [(*row, None, None, None)]
+    version = table_version(spark, config, TRANSACTIONS)
+    assert migrate(spark, config).added == ()
+    assert table_version(spark, config, TRANSACTIONS) == version

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from fraudspark.config import DEFAULT_CONF, Config
 from fraudspark.lakehouse.io import read_table
@@ -39,7 +40,11 @@ PARAMETERS: dict[str, dict[str, object]] = {
     "02_scoring_and_rapp.py": {"epochs": 2, "train_days": 7},
     "03_gan_oversampling.py": {"steps": 3, "classifier_epochs": 3, "gbt_trees": 10},
     "04_monitoring.py": {"night": NIGHT.isoformat()},  # and "source", set by the test
-}
+    # and "source", "lakehouse", set by the test
+    "05_your_own_data.py": {
+        "mapping": "fraudfinder", "train_days": 7, "epochs": 1, "classifier_epochs": 2,
+    },
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class World:
     history: Path  # raw files of the ingested days
     nights: Path  # raw files of the held-back night(s), laid out as day=YYYY-MM-DD
     reports: Path  # the notebooks' monitoring reports
+    own_data: Path  # the ingested history in FraudFinder's layout, string ids (notebook 05)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -88,15 +94,31 @@ def small_lakehouse(
     ingest_transactions(spark, config, str(bad), "csv")
     compute_features(spark, config)
     build_training_set(spark, config, "first-month", date(2025, 1, 1), date(2025, 1, 31))
+    # The same history as a foreign file: FraudFinder's column names, string ids.
+    frame.where(f"NOT ({night})").select(
+        F.concat(F.lit("tx-"), "tx_id").alias("TX_ID"),
+        F.date_format("tx_ts", "yyyy-MM-dd HH:mm:ss").alias("TX_TS"),
+        F.concat(F.lit("C"), "customer_id").alias("CUSTOMER_ID"),
+        F.concat(F.lit("T"), "terminal_id").alias("TERMINAL_ID"),
+        F.col("tx_amount").alias("TX_AMOUNT"),
+        F.col("is_fraud").alias("TX_FRAUD"),
+    ).coalesce(1).write.option("header", "true").csv(str(directory / "own-data"))
 
     conf = yaml.safe_load(DEFAULT_CONF.read_text())
     conf["spark"].update(master="local[2]", shuffle_partitions=base_config.spark.shuffle_partitions)
     conf["monitoring"]["reports_dir"] = str(directory / "reports")
+    # The config file lives in a temporary folder: carry the shipped mapping inline.
+    conf["sources"] = {
+        "fraudfinder": yaml.safe_load(
+            (DEFAULT_CONF.parent / "sources/fraudfinder.yaml").read_text()
+        )
+    }
     conf_file = directory / "notebooks.yaml"
     conf_file.write_text(yaml.safe_dump(conf))
     return World(
-        config, conf_file, directory / "history", directory / "nights", directory / "reports"
-    )
+        config, conf_file, directory / "history", directory / "nights", directory / "reports",
+        directory / "own-data",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +138,9 @@ def run_in_order(
         parameters = dict(PARAMETERS.get(earlier.name, {}))
         if earlier.name == "04_monitoring.py":
             parameters["source"] = str(world.nights / f"day={NIGHT}")
+        if earlier.name == "05_your_own_data.py":
+            parameters["source"] = str(world.own_data)
+            parameters["lakehouse"] = str(world.own_data.parent / "own-data-lakehouse")
         runs[earlier.name] = run_notebook(earlier, parameters=parameters)
     namespace = runs[notebook.name]
     if namespace is None:
@@ -244,11 +269,31 @@ def check_monitoring(namespace: dict[str, Any], world: World) -> None:
     assert {row["monitor_date"]: row["drifted"] for row in amount} == {LAST_INGESTED: 0, NIGHT: 1}
 
 
+def check_your_own_data(namespace: dict[str, Any], world: World) -> None:
+    spark, day = namespace["spark"], namespace["score_day"]
+    raw = spark.read.option("header", "true").csv(str(world.own_data))
+    ingest = namespace["ingest"]
+    assert (ingest.read, ingest.accepted, ingest.quarantined, ingest.present) == (
+        raw.count(), raw.count(), 0, 0,
+    )  # fmt: skip
+    assert day == LAST_INGESTED - timedelta(days=1)
+    # Every payment of the day scored by both models, named by the file's own ids.
+    day_ids = raw.where(f"to_date(TX_TS) = '{day}'").select(F.col("TX_ID").alias("source_tx_id"))
+    for model in ("fraud-ae", "fraud-classifier"):
+        scored = spark.sql(
+            f"SELECT t.source_tx_id FROM fraud.scores s JOIN fraud.transactions t "
+            f"ON t.tx_id = s.tx_id WHERE s.tx_date = '{day}' AND s.model_name = '{model}'"
+        )
+        assert_frames_equal(scored, day_ids)
+    assert namespace["alerts"].count() > 0
+
+
 CHECKS: dict[str, Callable[[dict[str, Any], World], None]] = {
     "01_transactions_and_features.py": check_transactions_and_features,
     "02_scoring_and_rapp.py": check_scoring_and_rapp,
     "03_gan_oversampling.py": check_gan_oversampling,
     "04_monitoring.py": check_monitoring,
+    "05_your_own_data.py": check_your_own_data,
 }
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudspark.config import IdKind
+from fraudspark.lakehouse.tables import FIRST_SURROGATE_KEY
 
 KEY_COLUMNS = ("tx_id", "tx_ts", "customer_id", "terminal_id", "tx_amount")
 ID_COLUMNS = ("tx_id", "customer_id", "terminal_id")
@@ -62,8 +63,15 @@ def business_date(ts: Column, zone: str) -> Column:
     return F.to_date(ts if zone == "UTC" else F.from_utc_timestamp(ts, zone))
 
 
-def transaction_rules(latest: Column) -> list[tuple[Column, str]]:
-    """The rules, in order, over the columns of :func:`validate_transactions`' parse step."""
+def transaction_rules(
+    latest: Column, id_kinds: dict[str, IdKind] | None = None
+) -> list[tuple[Column, str]]:
+    """The rules, in order, over the columns of :func:`validate_transactions`' parse step.
+
+    An integer id must be below 2^62 (``<id>_out_of_range``): the keys from 2^62 up are the
+    surrogate keys of string ids (:mod:`fraudspark.ingest.ids`).
+    """
+    kinds = id_kinds or {}
 
     def missing(column: str) -> Column:
         raw = F.col(f"raw_{column}")
@@ -73,6 +81,8 @@ def transaction_rules(latest: Column) -> list[tuple[Column, str]]:
     for column in KEY_COLUMNS:
         rules.append((missing(column), f"missing_{column}"))
         rules.append((F.col(column).isNull(), f"invalid_{column}"))
+        if column in ID_COLUMNS and kinds.get(column, "integer") == "integer":
+            rules.append((F.col(column) >= FIRST_SURROGATE_KEY, f"{column}_out_of_range"))
     rules += [
         (F.col("tx_ts") < F.lit(EARLIEST_TS).cast("timestamp"), "tx_ts_before_1970"),
         (F.col("tx_ts") > latest, "tx_ts_in_future"),
@@ -126,7 +136,7 @@ def validate_transactions(
         "extra",
         "source_file",
         "raw",
-        first_failure(transaction_rules(latest)).alias("reject_reason"),
+        first_failure(transaction_rules(latest, kinds)).alias("reject_reason"),
     )
 
 

@@ -24,6 +24,7 @@ from fraudspark.ingest.sources import (
     read_source,
 )
 from fraudspark.ingest.tokens import token_key
+from fraudspark.lakehouse.tables import SOURCE_ID_COLUMNS
 
 __all__ = [
     "ACCEPTED",
@@ -114,6 +115,8 @@ def classify_transactions(validated: DataFrame, existing: DataFrame | None) -> D
     (``conflicting_tx_id_in_source``): there is no telling which is right. Against the table,
     the same transaction (same time, parties and amount; the label may have moved on) is
     ``present``; a different one under a known tx_id is ``conflicting_tx_id_in_table``.
+    ``validated`` ends with ``reject_reason``; string ids are already keys
+    (:func:`~fraudspark.ingest.ids.resolve_ids`), so a source id is recognised by its key.
     """
     by_tx = Window.partitionBy("tx_id")
     content = F.concat_ws("|", *[F.col(c).cast("string") for c in (*KEY_COLUMNS, "is_fraud")])
@@ -175,7 +178,8 @@ def quarantine_rows(classified: DataFrame, kind: str, ingested_at: datetime) -> 
 
 
 def accepted_rows(classified: DataFrame, ingested_at: datetime) -> DataFrame:
-    """Rows for ``fraud.transactions``: the accepted ones, in the table's column order."""
+    """Rows for ``fraud.transactions``: the accepted ones, in the table's column order (the
+    ``source_*`` ids null when ``classified`` has none: an integer-id feed)."""
     return classified.where(F.col("outcome") == ACCEPTED).select(
         *KEY_COLUMNS,
         "is_fraud",
@@ -184,6 +188,10 @@ def accepted_rows(classified: DataFrame, ingested_at: datetime) -> DataFrame:
         "source_file",
         F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
         F.lit(None).cast("timestamp").alias("label_updated_at"),
+        *[
+            F.col(c) if c in classified.columns else F.lit(None).cast("string").alias(c)
+            for c in SOURCE_ID_COLUMNS
+        ],
     )
 
 

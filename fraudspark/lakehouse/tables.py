@@ -45,6 +45,8 @@ TRANSACTION_SCHEMA = T.StructType(
     ]
 )
 
+SOURCE_ID_COLUMNS = ("source_tx_id", "source_customer_id", "source_terminal_id")
+
 TRANSACTIONS = Table(
     name="transactions",
     keys=("tx_id",),
@@ -58,9 +60,31 @@ TRANSACTIONS = Table(
             T.StructField("source_file", T.StringType(), True),
             T.StructField("ingested_at", T.TimestampType(), False),
             T.StructField("label_updated_at", T.TimestampType(), True),
+            # The ids exactly as a string-id source wrote them (card numbers as their tokens);
+            # null for an integer-id feed, whose ids are stored as they came.
+            *[T.StructField(name, T.StringType(), True) for name in SOURCE_ID_COLUMNS],
         ]
     ),
     description="Every accepted payment transaction, one row per tx_id.",
+)
+
+# The first surrogate key of a string id: integer-id feeds keep ids below it, so the two never
+# collide.
+FIRST_SURROGATE_KEY = 2**62
+
+ID_DICTIONARY = Table(
+    name="id_dictionary",
+    keys=("id_kind", "source_id"),
+    partition_by=("id_kind",),
+    schema=T.StructType(
+        [
+            T.StructField("id_kind", T.StringType(), False),  # tx | customer | terminal
+            T.StructField("source_id", T.StringType(), False),
+            T.StructField("id", T.LongType(), False),  # >= FIRST_SURROGATE_KEY, dense per kind
+            T.StructField("first_seen", T.TimestampType(), False),
+        ]
+    ),
+    description="The BIGINT surrogate key of every string id of a string-id source, per kind.",
 )
 
 QUARANTINE = Table(
@@ -335,6 +359,7 @@ RUNS = Table(
 ALL_TABLES: tuple[Table, ...] = (
     TRANSACTIONS,
     QUARANTINE,
+    ID_DICTIONARY,
     FEATURES_WINDOWED,
     FEATURES_MONTHLY,
     TRAINING_SETS,

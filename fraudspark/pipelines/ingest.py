@@ -7,10 +7,16 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta, timezone
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from fraudspark.config import Config, SourceMapping
+from fraudspark.config import Config, IdKind
+from fraudspark.ingest.ids import (
+    new_dictionary_entries,
+    resolve_ids,
+    source_ids,
+    string_columns,
+)
 from fraudspark.ingest.labels import (
     UPDATED,
     LabelReport,
@@ -31,7 +37,14 @@ from fraudspark.ingest.transactions import (
     validated_source,
 )
 from fraudspark.lakehouse.io import ensure_table, merge_insert_new, read_table, table_exists
-from fraudspark.lakehouse.tables import QUARANTINE, TRANSACTIONS, sql_quote, table_path
+from fraudspark.lakehouse.tables import (
+    ID_DICTIONARY,
+    QUARANTINE,
+    SOURCE_ID_COLUMNS,
+    TRANSACTIONS,
+    sql_quote,
+    table_path,
+)
 from fraudspark.monitoring.data_checks import NightInputStats
 
 log = logging.getLogger(__name__)
@@ -53,13 +66,20 @@ def ingest_transactions(
     """
     now = now or datetime.now(timezone.utc)
     source_mapping = resolve_mapping(config, fmt, mapping)
-    _check_id_kinds(source_mapping, mapping)
     validated = validated_source(spark, config, source_path, source_mapping, now)
     existing = (
         read_table(spark, config, TRANSACTIONS)
         if table_exists(spark, config, TRANSACTIONS)
         else None
     )
+    if existing is not None:
+        _check_source_id_columns(existing.columns)
+    kinds: dict[str, IdKind] = {
+        "tx_id": source_mapping.id_kind("tx_id"),
+        "customer_id": source_mapping.id_kind("customer_id"),
+        "terminal_id": source_mapping.id_kind("terminal_id"),
+    }
+    validated = resolve_ids(validated, kinds, _id_dictionary(spark, config, validated, kinds, now))
     # Materialise once: the counts and both writes must see one classification, taken before
     # the MERGE changes the table it was classified against.
     classified = classify_transactions(validated, existing).localCheckpoint(eager=True)
@@ -82,18 +102,40 @@ def ingest_transactions(
     return report
 
 
-def _check_id_kinds(source_mapping: SourceMapping, name: str | None) -> None:
-    """fraud.transactions keys are 64-bit integers in this version: refuse a string-id feed
-    up front rather than quarantine every row."""
-    strings = [
-        f for f in ("tx_id", "customer_id", "terminal_id") if source_mapping.id_kind(f) == "string"
-    ]
-    if strings:
+def _check_source_id_columns(columns: list[str]) -> None:
+    missing = [c for c in SOURCE_ID_COLUMNS if c not in columns]
+    if missing:
         raise ValueError(
-            f"mapping {name!r} declares string identifiers ({', '.join(strings)}), but "
-            f"fraud.transactions stores integer ids in this version: string ids are not "
-            f"supported yet (issue 11)"
+            f"fraud.transactions lacks the column(s) {', '.join(missing)} of this version: "
+            f"run `fraudspark migrate` first"
         )
+
+
+def _id_dictionary(
+    spark: SparkSession,
+    config: Config,
+    validated: DataFrame,
+    kinds: dict[str, IdKind],
+    now: datetime,
+) -> DataFrame | None:
+    """``fraud.id_dictionary`` after giving the valid rows' new string ids their keys (None for
+    an integer-id feed). Written before the transactions: a run that stops in between leaves
+    keys that the re-run finds and reuses, so it writes the same rows."""
+    columns = string_columns(kinds)
+    if not columns:
+        return None
+    # Created even when the feed holds no id (an empty night), so the lookup below works.
+    ensure_table(spark, config, ID_DICTIONARY)
+    dictionary = read_table(spark, config, ID_DICTIONARY)
+    new = new_dictionary_entries(source_ids(validated, columns), dictionary, now).localCheckpoint(
+        eager=True
+    )
+    added = new.count()
+    if added:
+        # Insert only: a known source id keeps its key (the nightly lock serialises writers).
+        merge_insert_new(spark, config, ID_DICTIONARY, new)
+    log.info("id dictionary: %d new string id(s) keyed", added)
+    return read_table(spark, config, ID_DICTIONARY)
 
 
 def ingest_labels(
@@ -116,9 +158,16 @@ def ingest_labels(
     if not table_exists(spark, config, TRANSACTIONS):
         raise ValueError("fraud.transactions does not exist yet: ingest transactions first")
     source_mapping = resolve_mapping(config, fmt or (None if mapping else "csv"), mapping)
-    _check_id_kinds(source_mapping, mapping)
     labels = read_labels(spark, source_path, source_mapping)
     known = read_table(spark, config, TRANSACTIONS)
+    # A string-id label feed names transactions by their source ids.
+    by_source = source_mapping.id_kind("tx_id") == "string"
+    if by_source:
+        _check_source_id_columns(known.columns)
+        known = known.where(F.col("source_tx_id").isNotNull()).withColumn(
+            "tx_id", F.col("source_tx_id")
+        )
+    target_id = "source_tx_id" if by_source else "tx_id"
     classified = classify_labels(validate_labels(labels, known, source_mapping)).localCheckpoint(
         eager=True
     )
@@ -133,7 +182,7 @@ def ingest_labels(
             .alias("t")
             .merge(
                 updates.alias("s"),
-                f"t.tx_id = s.tx_id AND t.tx_date = s.tx_date "
+                f"t.{target_id} = s.tx_id AND t.tx_date = s.tx_date "
                 f"AND t.tx_date IN ({sql_quote(dates)})",
             )
             .whenMatchedUpdate(

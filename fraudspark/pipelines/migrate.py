@@ -4,7 +4,9 @@ Each migration is a column rename of one table, applied only where the old colum
 the new one is not, or a new nullable column added (as nulls) where it is missing; so running it
 again changes nothing. A table is rewritten in one atomic
 Delta commit (:func:`~fraudspark.lakehouse.io.overwrite_table`): readers see the old or the new
-schema, never a mix, and its history stays readable by time travel.
+schema, never a mix, and its history stays readable by time travel. New nullable columns
+(:data:`ADDED_COLUMNS`) are added where missing with ``ALTER TABLE ... ADD COLUMNS``, a
+metadata-only Delta commit: existing rows read them as null.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from fraudspark.lakehouse.tables import (
     EVALUATIONS,
     FEATURE_IMPORTANCE,
     RETRAIN_HINTS,
+    SOURCE_ID_COLUMNS,
+    TRANSACTIONS,
     Table,
+    table_path,
 )
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,11 @@ RENAMES: tuple[tuple[Table, str, str], ...] = (
     (FEATURE_IMPORTANCE, "model", "model_name"),
     (RETRAIN_HINTS, "model", "model_name"),
 )
+
+# table -> nullable columns appended after its first release by a metadata-only ALTER TABLE
+# (no data rewritten: fraud.transactions is the largest table): the ids as a string-id source
+# wrote them.
+APPENDED_COLUMNS: tuple[tuple[Table, tuple[str, ...]], ...] = ((TRANSACTIONS, SOURCE_ID_COLUMNS),)
 
 
 # table -> nullable columns added after the table was first written; old rows get nulls.
@@ -61,12 +71,14 @@ class MigrationReport:
             return "the lakehouse is up to date: nothing to migrate"
         done = [f"renamed {', '.join(self.renamed)}"] if self.renamed else []
         done += [f"added {', '.join(self.added)}"] if self.added else []
-        return f"{'; '.join(done)}; rewrote {', '.join(self.tables_rewritten)}"
+        done += [f"rewrote {', '.join(self.tables_rewritten)}"] if self.tables_rewritten else []
+        return "; ".join(done)
 
 
 def migrate(spark: SparkSession, config: Config) -> MigrationReport:
-    """Apply every pending rename of :data:`RENAMES` and addition of :data:`ADDED_COLUMNS`;
-    returns what was done. Each table changed is rewritten once, in the registry's column order.
+    """Apply every pending rename of :data:`RENAMES` and addition of :data:`ADDED_COLUMNS`
+    (each table changed is rewritten once, in the registry's column order), then append the
+    missing :data:`APPENDED_COLUMNS`; returns what was done.
     """
     renamed: list[str] = []
     added: list[str] = []
@@ -107,4 +119,25 @@ def migrate(spark: SparkSession, config: Config) -> MigrationReport:
         added += [f"{table.name}.{column}" for column in missing]
         rewritten.append(table.name)
         log.info("migrated %s: renamed %s, added %s", table.name, pending, missing)
+    added += append_columns(spark, config)
     return MigrationReport(tuple(renamed), tuple(rewritten), tuple(added))
+
+
+def append_columns(spark: SparkSession, config: Config) -> list[str]:
+    """Append each missing column of :data:`APPENDED_COLUMNS` (nullable, typed as in the
+    table's schema); returns ``table.column`` for each one added."""
+    added: list[str] = []
+    for table, columns in APPENDED_COLUMNS:
+        if not table_exists(spark, config, table):
+            continue
+        present = set(read_table(spark, config, table).columns)
+        assert table.schema is not None
+        missing = [table.schema[c] for c in columns if c not in present]
+        if not missing:
+            continue
+        definitions = ", ".join(f"`{f.name}` {f.dataType.simpleString().upper()}" for f in missing)
+        path = table_path(config, table).replace("`", "``")
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({definitions})")
+        added += [f"{table.name}.{f.name}" for f in missing]
+        log.info("migrated %s: appended %s", table.name, [f.name for f in missing])
+    return added
