@@ -27,6 +27,28 @@ time.tzset()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: end-to-end test taking tens of seconds")
+    config.addinivalue_line(
+        "markers",
+        "unverified: listed in tests/not_yet_verified.txt: not yet seen passing on the "
+        "development machine; `make test` leaves it out, `make test-all` runs it",
+    )
+
+
+# Tests not yet seen passing here, one node id a line ("#" starts a comment).
+NOT_YET_VERIFIED = Path(__file__).with_name("not_yet_verified.txt")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not NOT_YET_VERIFIED.exists():
+        return
+    listed = {
+        line.split("#", 1)[0].strip()
+        for line in NOT_YET_VERIFIED.read_text().splitlines()
+        if line.split("#", 1)[0].strip()
+    }
+    for item in items:
+        if item.nodeid in listed:
+            item.add_marker(pytest.mark.unverified)
 
 
 @pytest.fixture(scope="session")
