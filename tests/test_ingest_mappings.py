@@ -125,11 +125,16 @@ def test_card_columns_without_a_key_is_a_clear_error(
     spark: SparkSession, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FRAUDSPARK_TOKEN_KEY", raising=False)
-    (tmp_path / "s.csv").write_text(SPARKOV_HEADER + "\n")
+    row = (
+        "4532015112830366|888|adults_2550_female_urban.json|0b3c8e0f5a5d4f4e9c1d2e3f4a5b6c7d|"
+        "2023-01-01|08:30:00|1672561800|grocery_pos|54.20|0|fraud_Kirlin and Sons|40.1|-75.2|"
+        "1000|PA"
+    )
+    (tmp_path / "s.csv").write_text(f"{SPARKOV_HEADER}\n{row}\n")
     with pytest.raises(TokenKeyError, match="export FRAUDSPARK_TOKEN_KEY"):
         validated_source(
             spark, config, str(tmp_path / "s.csv"), load_mapping(config, "sparkov"), NOW
-        )
+        ).collect()
 
 
 def test_business_day_in_a_zone_far_from_utc(
