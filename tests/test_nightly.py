@@ -38,11 +38,14 @@ TRAIN_START, TRAIN_END = date(2025, 2, 1), date(2025, 2, 7)
 
 
 def test_steps_to_run_resumes_at_the_first_unfinished_step() -> None:
-    assert steps_to_run({}) == ["ingest", "labels", "features", "score", "monitor"]
+    assert steps_to_run({}) == ["ingest", "labels", "features", "score", "monitor", "maintain"]
     done = {"ingest": "succeeded", "labels": "skipped", "features": "succeeded"}
-    assert steps_to_run({**done, "score": "failed"}) == ["score", "monitor"]
-    assert steps_to_run({**done, "score": "succeeded", "monitor": "succeeded"}) == []
-    assert steps_to_run({}, from_step="features") == ["features", "score", "monitor"]
+    assert steps_to_run({**done, "score": "failed"}) == ["score", "monitor", "maintain"]
+    monitored = {**done, "score": "succeeded", "monitor": "succeeded"}
+    # A night logged before the maintain step existed runs just that step (skipped when off).
+    assert steps_to_run(monitored) == ["maintain"]
+    assert steps_to_run({**monitored, "maintain": "skipped"}) == []
+    assert steps_to_run({}, from_step="features") == ["features", "score", "monitor", "maintain"]
     assert steps_to_run({}, only="monitor") == ["monitor"]
     with pytest.raises(ValueError, match="unknown step 'scoring'"):
         steps_to_run({}, only="scoring")
