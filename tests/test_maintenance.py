@@ -34,8 +34,10 @@ def runs_rows(spark: SparkSession, run_id: str, steps: int) -> DataFrame:
 
 def fingerprint(frame: DataFrame) -> tuple[int, int]:
     """Row count and an order-independent checksum of every column."""
-    # xxhash64 takes no map column: hash each row's JSON.
-    row = frame.select(F.count("*"), F.sum(F.xxhash64(F.to_json(F.struct(*frame.columns))))).first()
+    # xxhash64 takes no map column: hash each row's JSON. Summed as decimals: a sum of 64-bit
+    # hashes overflows a long.
+    row_hash = F.xxhash64(F.to_json(F.struct(*frame.columns))).cast("decimal(38,0)")
+    row = frame.select(F.count("*"), F.sum(row_hash)).first()
     assert row is not None
     return int(row[0]), int(row[1] or 0)
 
