@@ -10,7 +10,7 @@ Sources (each a row block of the table):
 - ``handbook``: the Handbook-compatible preset (:mod:`fraudspark.simulate.handbook`: its
   generator parameters, its three scenarios); full size 5,000 / 10,000 / 183 days from
   2018-04-01, training from day 115 (2018-07-25);
-- ``sparkov``: the third-party Sparkov sample ``/work/shared/data/sparkov-300cards-2023h1.csv.gz``
+- ``sparkov``: the third-party Sparkov sample ``../shared/data/sparkov-300cards-2023h1.csv.gz``
   read by ``bench/detection_research.py``'s loader (cc_num -> customer, merchant -> terminal;
   ``profile`` never read), training from 2023-05-01; CP@10 instead of CP@100 (300 cards).
 ``--customers/--terminals/--days`` shrink the simulated worlds (the training start moves to at

@@ -18,6 +18,7 @@ CP@k (k = 100 for the Handbook-like data, 10 for the 300 Sparkov cards).
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -44,8 +45,9 @@ from fraudspark.features.windowed import entity_window_features
 from fraudspark.models.anomaly.rapp import RappScorer, rapp_differences
 from fraudspark.models.training import TrainingConfig
 
-SPARKOV = Path("/work/shared/data/sparkov-300cards-2023h1.csv.gz")
-CACHE = Path("/tmp/fraudspark-detection-research")
+# The third-party sample beside the repository (../shared/data) and a cache in the temp dir.
+SPARKOV = Path(__file__).resolve().parents[2] / "shared" / "data" / "sparkov-300cards-2023h1.csv.gz"
+CACHE = Path(tempfile.gettempdir()) / "fraudspark-detection-research"
 SOURCES = {
     # source: (protocol window, CP@k)
     "handbook": (ProtocolWindow(date(2018, 7, 25)), 100),

@@ -1,9 +1,9 @@
 """How realistic and how useful each oversampler's synthetic fraud rows are, outside Spark.
 
     PYTHONPATH=$PWD .venv/bin/python bench/oversampling_quality.py build --customers 2000 \\
-        --days 66 --train-days 21 --out /tmp/quality.npz
+        --days 66 --train-days 21 --out data/quality.npz
     PYTHONPATH=$PWD .venv/bin/python bench/oversampling_quality.py measure \\
-        --data /tmp/quality.npz \\
+        --data data/quality.npz \\
         --methods none,smote,acgan,wgan-gp,diffusion --seeds 0,1,2
     PYTHONPATH=$PWD .venv/bin/python bench/oversampling_quality.py timing --frauds 3000 \\
         --features 40 --steps 3000

@@ -20,7 +20,7 @@ and a configuration file; by default this checkout with ``conf/local.yaml``):
 Every run reports wall seconds, the CPU seconds of the process tree (Python, JVM, workers) and
 how many cores other processes used meanwhile (bench/timing.py). Variants interleave within a
 round, so they share the machine's load. ``SRC`` lets a baseline run from another tree, e.g.
-``git archive dccb447 | tar -x -C /tmp/base`` then ``--variant before=/tmp/base``.
+``git archive dccb447 | tar -x -C ../base`` then ``--variant before=../base``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The "your own data" walkthrough on a foreign dataset: the Sparkov sample of
-/work/shared/data (../shared/data from the repository), ingested with the `sparkov` mapping,
+../shared/data (beside the repository), ingested with the `sparkov` mapping,
 featurised, a scorer and the MLP classifier trained (tiny epochs), a day scored and its scores
 joined back to the source's own transaction ids.
 
@@ -41,10 +41,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def sample_path() -> Path:
-    for root in (SAMPLE, Path("/work/shared/data")):
-        if (root / SAMPLE_FILE).exists():
-            return root / SAMPLE_FILE
-    pytest.skip(f"{SAMPLE_FILE} is not here (see ../shared/data/README.md)")
+    path = SAMPLE / SAMPLE_FILE
+    assert path.exists(), f"{path} is missing: the test needs ../shared/data (its README)"
+    return path
 
 
 def write_slice(months: int, target: Path) -> list[list[str]]:
