@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
@@ -154,6 +154,30 @@ def rows_written_by_last_commit(spark: SparkSession, config: Config, table: Tabl
     return int(metrics["numOutputRows"]) - int(metrics.get("numCopiedRows", 0))
 
 
+def _merge_on_keys(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    rows: DataFrame,
+    extra_condition: str | None,
+) -> Any:
+    """A Delta MERGE builder of ``rows`` (alias ``s``) into ``table`` (alias ``t``) on its keys;
+    the table is created first if it does not exist."""
+    from delta.tables import DeltaTable
+
+    ensure_table(spark, config, table)
+    # Null-safe: a key column may be null (fraud.evaluations' ratio of `none`), and null must
+    # match null for a re-run to replace its row rather than add a second one.
+    condition = " AND ".join(f"t.{key} <=> s.{key}" for key in table.keys)
+    if extra_condition:
+        condition = f"{condition} AND {extra_condition}"
+    return (
+        DeltaTable.forPath(spark, table_path(config, table))
+        .alias("t")
+        .merge(rows.alias("s"), condition)
+    )
+
+
 def merge_insert_new(
     spark: SparkSession,
     config: Config,
@@ -166,21 +190,7 @@ def merge_insert_new(
     ``extra_condition`` (on ``t.`` target and ``s.`` source columns) narrows the files the MERGE
     reads, e.g. to the source's partitions.
     """
-    from delta.tables import DeltaTable
-
-    ensure_table(spark, config, table)
-    # Null-safe: a key column may be null (fraud.evaluations' ratio of `none`), and null must
-    # match null for a re-run to replace its row rather than add a second one.
-    condition = " AND ".join(f"t.{key} <=> s.{key}" for key in table.keys)
-    if extra_condition:
-        condition = f"{condition} AND {extra_condition}"
-    (
-        DeltaTable.forPath(spark, table_path(config, table))
-        .alias("t")
-        .merge(rows.alias("s"), condition)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    _merge_on_keys(spark, config, table, rows, extra_condition).whenNotMatchedInsertAll().execute()
 
 
 def upsert(
@@ -195,18 +205,8 @@ def upsert(
     Re-running with the same rows gives the same table. ``extra_condition`` (on ``t.`` target
     and ``s.`` source columns) narrows the files the MERGE reads.
     """
-    from delta.tables import DeltaTable
-
-    ensure_table(spark, config, table)
-    # Null-safe: a key column may be null (fraud.evaluations' ratio of `none`), and null must
-    # match null for a re-run to replace its row rather than add a second one.
-    condition = " AND ".join(f"t.{key} <=> s.{key}" for key in table.keys)
-    if extra_condition:
-        condition = f"{condition} AND {extra_condition}"
     (
-        DeltaTable.forPath(spark, table_path(config, table))
-        .alias("t")
-        .merge(rows.alias("s"), condition)
+        _merge_on_keys(spark, config, table, rows, extra_condition)
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute()
