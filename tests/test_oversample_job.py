@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from fraudspark.cli import oversample as oversample_job
 from fraudspark.config import Config
-from fraudspark.evaluation.leaderboard import LEADERBOARD_COLUMNS
+from fraudspark.evaluation.leaderboard import QUALITY_COLUMNS
 from fraudspark.features.store import model_feature_columns
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS, OVERSAMPLING_QUALITY
@@ -199,7 +199,7 @@ def test_the_command_prints_the_counts_and_the_leaderboard(
     )
     auc = dict(zip(quality["method"], quality["value"], strict=True))
     assert set(auc) == {"smote", "cgan"}
-    assert out[2].split() == ["metric", *LEADERBOARD_COLUMNS]
+    assert out[2].split() == ["metric", *QUALITY_COLUMNS]
     assert out[3].split() == ["method"]
     ranked = sorted(auc, key=lambda method: abs(auc[method] - 0.5))
     assert [line.split()[:2] for line in out[4:]] == [

@@ -203,7 +203,7 @@ def test_a_second_model_leaves_the_first_models_rows_and_files_as_they_were(
     spark: SparkSession, store: Config, artifacts: dict[str, ModelArtifact]
 ) -> None:
     day = date(2025, 2, 1)
-    first = register_model(store, "fraud-ae", artifacts["autoencoder"])
+    first = register_model(store, "fraud-ae", artifacts["ae"])
     score_days(spark, store, f"fraud-ae/{first}", day, day)
 
     def first_rows() -> pd.DataFrame:
@@ -213,7 +213,7 @@ def test_a_second_model_leaves_the_first_models_rows_and_files_as_they_were(
         return scores.withColumn("file", F.input_file_name()).toPandas()
 
     before = first_rows()
-    second = register_model(store, "fraud-ae", artifacts["autoencoder"])
+    second = register_model(store, "fraud-ae", artifacts["ae"])
     report = score_days(spark, store, f"fraud-ae/{second}", day, day)
 
     assert report.rows_inserted == report.rows_scored == len(before) > 0
