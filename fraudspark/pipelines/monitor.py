@@ -102,6 +102,12 @@ def _write(
     spark: SparkSession, config: Config, table: Table, rows: pd.DataFrame, where: str
 ) -> None:
     assert table.schema is not None
+    # A NaN in a non-nullable column would make Arrow fail and Spark fall back silently.
+    missing = [
+        f.name for f in table.schema.fields if not f.nullable and rows[f.name].isna().any()
+    ]
+    if missing:
+        raise ValueError(f"fraud.{table.name}: missing values in non-nullable {missing}")
     frame = spark.createDataFrame(rows[table.schema.fieldNames()], table.schema)
     replace_partitions(spark, config, table, frame, where)
 
@@ -172,7 +178,8 @@ def _compare(
 ) -> pd.DataFrame:
     """Drift rows of ``current`` against ``reference``; the weekday flags against the
     reference resampled to the current's weekday mix, or, when no reference day matches, left
-    out with the reason in a ``not_compared`` row (value NaN, not drifted)."""
+    out as ``not_compared`` rows (value NaN, not drifted): the training rows lack the window's
+    weekdays (or their dates)."""
     thresholds = thresholds_from(config)
     bins = config.monitoring.bins
     calendar = [f for f in features if f in DAY_OF_WEEK_FEATURES]
@@ -192,9 +199,9 @@ def _compare(
                         "feature": calendar,
                         "metric": "not_compared",
                         "value": float("nan"),
-                        "threshold": float("nan"),
+                        # The threshold the flag is held to when compared (binary: L-inf).
+                        "threshold": [thresholds.threshold(f, "linf") for f in calendar],
                         "drifted": False,
-                        "reason": "the training rows lack the window's weekdays (or dates)",
                     }
                 )
             )
@@ -251,12 +258,12 @@ def monitor_model(
         )
     )
     drift = pd.concat(frames, ignore_index=True).assign(
-        monitor_date=day, model=registered.name, model_version=registered.version
+        monitor_date=day, model_name=registered.name, model_version=registered.version
     )
     drift["window_days"] = drift["window_days"].astype(int)
     drift["drifted"] = drift["drifted"].astype(bool)
     drift["value"] = drift["value"].astype(float)
-    where = f"monitor_date = '{day}' AND model = '{registered.name}'"
+    where = f"monitor_date = '{day}' AND model_name = '{registered.name}'"
     _write(spark, config, DRIFT, drift, where)
     _write(
         spark,
@@ -272,7 +279,7 @@ def monitor_model(
                 "training_importance": trained.reindex(features, fill_value=0.0).to_numpy(),
             }
         ),
-        f"importance_date = '{day}' AND model = '{registered.name}'",
+        f"importance_date = '{day}' AND model_name = '{registered.name}'",
     )
     day_drift = drift[drift["window_days"] == 1]
     hint = retrain_hint(day_drift)
@@ -296,7 +303,7 @@ def monitor_model(
         config,
         RETRAIN_HINTS,
         hints,
-        f"monitor_date = '{day}' AND model = '{registered.name}'",
+        f"monitor_date = '{day}' AND model_name = '{registered.name}'",
     )
 
     path = None
