@@ -10,12 +10,27 @@ from pyspark.sql import SparkSession
 
 from fraudspark.cli.demo import print_tour
 from fraudspark.config import Config
-from fraudspark.pipelines.demo import DemoSettings, run_demo
+from fraudspark.pipelines.demo import DemoSettings, demo_sampling_ratio, run_demo
 from fraudspark.registry import CLASSIFIER_MODEL_NAME, MODEL_NAMES
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
+
+@pytest.mark.parametrize(
+    ("frauds", "normals", "expected"),
+    [
+        (10, 1000, 0.1),  # 1% fraud: the configured 0.1 is above it
+        (511, 3345, 2 * 511 / 3345),  # 15% fraud: twice its own share
+        (600, 1000, 1.0),  # capped at one fraud per normal row
+        (5, 0, 1.0),
+    ],
+)
+def test_the_demo_ratio_is_above_the_training_sets_own(
+    frauds: int, normals: int, expected: float
+) -> None:
+    assert demo_sampling_ratio(0.1, frauds, normals) == pytest.approx(expected)
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
 def test_short_demo_writes_the_tables_and_prints_the_tour(
     spark: SparkSession, config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

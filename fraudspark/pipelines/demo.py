@@ -124,6 +124,14 @@ class DemoResult:
     summaries: list[str] = field(default_factory=list)  # each step's one-line summary
 
 
+def demo_sampling_ratio(configured: float, frauds: int, normals: int) -> float:
+    """The configured fraud / normal ratio, raised to twice the training set's own (capped at
+    1) when the simulated days hold more fraud than the configuration expects: small demo data
+    can, and a ratio already reached is refused by the oversampler."""
+    own = frauds / normals if normals else 1.0
+    return min(1.0, max(configured, 2 * own))
+
+
 def run_demo(
     spark: SparkSession,
     config: Config,
@@ -183,7 +191,8 @@ def run_demo(
 
     train_start = history_end - timedelta(days=settings.training_days - 1)
     tell(f"feature store: training set {TRAINING_SET!r} ({train_start} .. {history_end})")
-    done(build_training_set(spark, config, TRAINING_SET, train_start, history_end).summary())
+    training = build_training_set(spark, config, TRAINING_SET, train_start, history_end)
+    done(training.summary())
 
     name = MODEL_NAMES["rapp"]
     tell(f"train RaPP on {train_start} .. {history_end} (known frauds left out), register it")
@@ -213,14 +222,20 @@ def run_demo(
         board = evaluation.leaderboard().drop(columns=["model_name", "seeds"])
         done("leaderboard:\n" + board.to_string(index=False))
 
-    tell(f"oversample {TRAINING_SET!r} with {settings.gan_method}, train the classifier")
+    ratio = demo_sampling_ratio(
+        config.oversampling.sampling_ratio, training.frauds, training.rows - training.frauds
+    )
+    tell(
+        f"oversample {TRAINING_SET!r} with {settings.gan_method} to {ratio:.2f} frauds per "
+        "normal row, train the classifier"
+    )
     if has_champion(config, CLASSIFIER_MODEL_NAME):
         version = champion_version(config, CLASSIFIER_MODEL_NAME)
         done(f"{CLASSIFIER_MODEL_NAME} is registered already: champion is version {version}")
     else:
         report = oversample_training_set(
             spark, config, TRAINING_SET, settings.gan_method,
-            seed=settings.seed, steps=settings.gan_steps,
+            ratio=ratio, seed=settings.seed, steps=settings.gan_steps,
         )  # fmt: skip
         done(report.summary())
         classifier = train_classifier(
