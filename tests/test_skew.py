@@ -45,8 +45,9 @@ WORLD: dict[str, Any] = {
     "days": 100,
     "start_date": date(2025, 1, 1),
 }
-# The driver is the executor in local mode, so its heap is the JVM's limit; Spark refuses a
-# heap under 450 MiB usable (1.5 x the 300 MiB it reserves), and 512m is accepted.
+# The driver is the executor in local mode, so its heap is the JVM's limit. Spark refuses a
+# heap under 450 MiB, 1.5 x the 300 MiB it reserves (INVALID_DRIVER_MEMORY: 400m refused, 480m
+# accepted on this machine's JDK 17); 512m leaves a little room above that floor.
 # spark.executor.pyspark.memory caps each Python worker's address space (RLIMIT_AS), not its
 # resident memory: a worker with numpy and pyarrow reserves ~1.4 GiB of addresses (glibc's
 # per-thread arenas, Arrow's mimalloc) while ~190 MiB is resident. With one malloc arena pair and
