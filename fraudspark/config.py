@@ -173,6 +173,9 @@ class GeneratorConfig(_Strict):
     account_takeover_min_distance: float = Field(default=40.0, ge=0)
     # Injected drift (generate --drift-from D): amounts are multiplied by this from day D.
     drift_amount_factor: float = Field(default=1.5, gt=0)
+    # A skewed world (generate --hot-terminal-share): each payment goes to terminal 0 (an online
+    # merchant, reachable from anywhere) with this probability. 0: every terminal is alike.
+    hot_terminal_share: float = Field(default=0.0, ge=0, le=1)
 
 
 class FeatureConfig(_Strict):

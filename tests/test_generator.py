@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from pyspark.sql import types as T
 from fraudspark.cli.generate import main as generate_main
 from fraudspark.config import GeneratorConfig
 from fraudspark.simulate.generator import (
+    HOT_TERMINAL_ID,
     FraudScenario,
+    _Simulation,
     compromised_customers,
     compromised_terminals,
     customer_profiles,
@@ -356,3 +359,52 @@ def test_injected_drift_scales_amounts_from_its_day_only(
     # x1.5 rounded to cents (Spark rounds halves up, so compare within half a cent).
     expected = baseline.loc[after, "tx_amount"] * 1.5
     np.testing.assert_allclose(drifted.loc[after, "tx_amount"], expected, atol=0.005 + 1e-9)
+
+
+def test_a_hot_terminal_takes_its_share_of_payments_and_changes_nothing_else(
+    spark: SparkSession, baseline: pd.DataFrame
+) -> None:
+    share = 0.2
+    skewed = simulate(spark, town(hot_terminal_share=share))
+    # Only terminals move: the same payments at the same times for the same amounts.
+    assert skewed["tx_id"].tolist() == baseline["tx_id"].tolist()
+    kept = ["tx_id", "tx_ts", "customer_id", "tx_amount", "is_fraud", "tx_fraud_scenario"]
+    pd.testing.assert_frame_equal(skewed[kept], baseline[kept])
+    changed = skewed["terminal_id"] != baseline["terminal_id"]
+    assert (skewed.loc[changed, "terminal_id"] == HOT_TERMINAL_ID).all()
+    # Each payment not already at the hot terminal moves there with probability `share`, on
+    # its own (one uniform draw per payment): the moved count is Binomial(n, share), and
+    # 4 standard deviations (~ +-100 of ~800 here) are exceeded with probability ~6e-5.
+    elsewhere = int((baseline["terminal_id"] != HOT_TERMINAL_ID).sum())
+    low, high = binomial_bounds(elsewhere, share)
+    assert low <= int(changed.sum()) <= high
+
+
+# sha256 of the columns of BUSY's payments, computed with the generator before the hot
+# terminal existed (commit 3c8988a): a share of 0 must leave every draw as it was. Tied to
+# numpy's Generator streams (PCG64, stable across the numpy versions of requirements.lock).
+BUSY_PAYMENTS_SHA256 = "ef49947743b31062887c940148a0f94fe7b41f662b39c2af46a512485d685609"
+
+
+def test_no_hot_terminal_gives_the_payments_of_before() -> None:
+    assert GeneratorConfig().hot_terminal_share == 0
+    world = {k: WORLD[k] for k in ("customers", "terminals", "days", "seed")}
+    frame = _Simulation.draw(BUSY, **world).payments(np.arange(WORLD["customers"]))
+    digest = hashlib.sha256()
+    for name in frame.columns:
+        digest.update(np.ascontiguousarray(frame[name].to_numpy()).tobytes())
+    assert len(frame) == 4913
+    assert digest.hexdigest() == BUSY_PAYMENTS_SHA256
+
+
+def test_generate_job_takes_a_hot_terminal_share(spark: SparkSession, tmp_path: Path) -> None:
+    conf = tmp_path / "test.yaml"
+    conf.write_text("spark:\n  master: local[2]\n  shuffle_partitions: 4\n")
+    out = tmp_path / "raw"
+    args = ["--out", str(out), "--customers", "30", "--terminals", "100", "--days", "2"]
+    args += ["--conf", str(conf), "--lakehouse", str(tmp_path / "lh")]
+    with pytest.raises(SystemExit):
+        generate_main([*args, "--hot-terminal-share", "1.5"])
+    assert generate_main([*args, "--hot-terminal-share", "1"]) == 0
+    terminals = spark.read.parquet(str(out)).select("terminal_id").distinct().collect()
+    assert [row.terminal_id for row in terminals] == [HOT_TERMINAL_ID]

@@ -1,5 +1,5 @@
 """fraudspark generate --out DIR [--customers N --terminals M --days D --start-date YYYY-MM-DD
---seed S --format parquet|csv|json]"""
+--seed S --format parquet|csv|json --drift-from YYYY-MM-DD --hot-terminal-share P]"""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share in [0, 1]: {text!r}")
+    return value
+
+
 def main(argv: Sequence[str]) -> int:
     parser = job_parser(
         "generate", "Write simulated raw transaction files, one directory per day (day=YYYY-MM-DD)."
@@ -41,12 +48,22 @@ def main(argv: Sequence[str]) -> int:
         default=None,
         help="inject drift: amounts x generator.drift_amount_factor from this day on",
     )
+    parser.add_argument(
+        "--hot-terminal-share",
+        type=_share,
+        default=None,
+        help="skew: terminal 0 takes this share of all payments "
+        "(default: generator.hot_terminal_share, 0)",
+    )
     args = parser.parse_args(argv)
     config = job_config(args)
+    params = config.generator
+    if args.hot_terminal_share is not None:
+        params = params.model_copy(update={"hot_terminal_share": args.hot_terminal_share})
     spark = job_session(config)
     transactions = generate_transactions(
         spark,
-        config.generator,
+        params,
         customers=args.customers,
         terminals=args.terminals,
         days=args.days,

@@ -5,7 +5,9 @@ terminals lie uniformly on a square of side ``area_size``; a customer pays at th
 ``terminal_radius`` of home, a Poisson number of times a day, at times of day normal around noon,
 amounts normal around the customer's mean. Fraud comes from the scenarios of
 :class:`FraudScenario`, each with its own rate; ``tx_fraud_scenario`` records which one, for
-analysis only (models must not see it).
+analysis only (models must not see it). With ``hot_terminal_share`` above 0 the world is
+skewed: terminal 0 (an online merchant) takes that share of all payments, whoever makes them
+(scenario 2 then applies to it as to any terminal).
 
 The work is split by customer: a ``mapInPandas`` task draws each customer's payments from numpy
 Generators seeded with ``(seed, stream, customer_id)``; the few global draws (terminal locations,
@@ -62,6 +64,8 @@ RAW_FORMATS = ("parquet", "csv", "json")
 
 _ROWS_PER_TASK = 1_000_000
 _ROWS_PER_BATCH = 100_000
+# The terminal that takes ``hot_terminal_share`` of all payments.
+HOT_TERMINAL_ID = 0
 # Bounds the neighbour grid's size when the radius is tiny against the area.
 _MAX_CELLS_PER_SIDE = 1024
 
@@ -105,6 +109,7 @@ class _Stream(IntEnum):
     COMPROMISED_SHARE = 5
     COMPROMISED_TERMINALS = 6
     COMPROMISED_CUSTOMERS = 7
+    HOT_TERMINAL = 8
 
 
 def _rng(seed: int, stream: _Stream, *key: int) -> np.random.Generator:
@@ -526,13 +531,25 @@ class _Simulation:
         if nearby.size == 0:
             # As in the handbook: a customer with no terminal in reach makes no payments at all.
             return _NO_PAYMENTS
-        return _Payments.concat(
+        payments = _Payments.concat(
             [
                 self._genuine(rng, customer_id, profile, nearby),
                 self._card_testing(customer_id, nearby),
                 self._account_takeover(customer_id, profile),
             ]
         )
+        return self._at_hot_terminal(customer_id, payments)
+
+    def _at_hot_terminal(self, customer_id: int, payments: _Payments) -> _Payments:
+        """Move each payment to terminal :data:`HOT_TERMINAL_ID` with probability
+        ``hot_terminal_share`` (its own stream: times, amounts and every other draw stay as
+        they were; with a share of 0 nothing is drawn at all)."""
+        share = self.params.hot_terminal_share
+        if share == 0:
+            return payments
+        moved = _rng(self.seed, _Stream.HOT_TERMINAL, customer_id).random(payments.seconds.size)
+        terminal_id = np.where(moved < share, HOT_TERMINAL_ID, payments.terminal_id)
+        return payments._replace(terminal_id=terminal_id)
 
     def _genuine(
         self, rng: np.random.Generator, customer_id: int, profile: _Profile, nearby: Ids
