@@ -68,8 +68,13 @@ from fraudspark.features.definitions import (
     terminal_windows,
     windowed_feature_columns,
 )
-from fraudspark.features.monthly import monthly_features
-from fraudspark.features.windowed import tuned_session, windowed_features
+from fraudspark.features.monthly import MONTHLY_COLUMNS, monthly_features
+from fraudspark.features.windowed import (
+    AMOUNT_SCALE,
+    MAX_AMOUNT,
+    tuned_session,
+    windowed_features,
+)
 from fraudspark.lakehouse.io import overwrite_table, read_table
 from fraudspark.lakehouse.tables import (
     FEATURES_MONTHLY,
@@ -312,6 +317,80 @@ def duckdb_windowed_query(features: FeatureConfig, files: list[str]) -> str:
     )
 
 
+def duckdb_monthly_query(features: FeatureConfig, files: list[str]) -> str:
+    """``fraud.features_monthly`` (:func:`monthly_features`) as one SQL query.
+
+    One row per (entity_type, entity_id, month) with activity: ``visible_from`` (the first
+    instant of the next month, UTC), ``nb_tx``, ``avg_amount``, ``std_amount`` (population),
+    ``nb_counterparties`` (the number of (customer, terminal) pairs), and for terminals
+    ``nb_labelled_tx`` and ``fraud_rate`` over the transactions with ``tx_ts <= visible_from -
+    label delay`` (0 when none is labelled); customers carry nulls in both. Amounts are summed
+    in exact integer units of ``1 / AMOUNT_SCALE`` (rounded half to even, as ``F.rint``), squares
+    in HUGEINT, and the spread uses the same exact decomposition as Spark (``q`` the rounded
+    mean, ``r = S1 - q n``: ``S2 - q (q n + 2 r) - r^2 / n``). An amount above ``MAX_AMOUNT``
+    raises an error, as in Spark.
+    """
+    file_list = ", ".join(f"'{f}'" for f in files)
+    next_month = "(month + INTERVAL 1 MONTH)"
+    known_by = f"({next_month} - INTERVAL {features.label_delay_days} DAY)"
+    units = (
+        f"CASE WHEN tx_amount > {MAX_AMOUNT!r} THEN error('tx_amount above {MAX_AMOUNT:g} "
+        f"cannot be summed exactly: ' || tx_amount) "
+        f"ELSE CAST(round_even(tx_amount * {AMOUNT_SCALE}, 0) AS BIGINT) END"
+    )
+    sides = "\n  UNION ALL\n".join(
+        f"  SELECT '{name}' AS entity_type, {key} AS entity_id, month, sum(n) AS n, "
+        f"sum(s1) AS s1, sum(s2) AS s2, sum(labelled) AS labelled, sum(frauds) AS frauds, "
+        f"count(*) AS pairs\n  FROM pairs GROUP BY {key}, month"
+        for name, key in (("customer", "customer_id"), ("terminal", "terminal_id"))
+    )
+    terminal = "entity_type = 'terminal'"
+    columns = {
+        "entity_type": "entity_type",
+        "entity_id": "entity_id",
+        "month": "month",
+        "visible_from": f"CAST({next_month} AS TIMESTAMP)",
+        "nb_tx": "CAST(n AS INTEGER)",
+        "avg_amount": f"CAST(s1 AS DOUBLE) / n / {AMOUNT_SCALE}",
+        "std_amount": (
+            "sqrt(greatest(CAST(s2 - q * (q * n + 2 * r) AS DOUBLE) "
+            f"- (CAST(r AS DOUBLE) * CAST(r AS DOUBLE)) / n, 0.0) / n) / {AMOUNT_SCALE}"
+        ),
+        "nb_counterparties": "CAST(pairs AS INTEGER)",
+        "nb_labelled_tx": f"CASE WHEN {terminal} THEN CAST(labelled AS INTEGER) END",
+        "fraud_rate": (
+            f"CASE WHEN {terminal} THEN "
+            "coalesce(CAST(frauds AS DOUBLE) / nullif(labelled, 0), 0.0) END"
+        ),
+    }
+    assert tuple(columns) == MONTHLY_COLUMNS, "column order drifted"
+    select = ",\n  ".join(f"{expr} AS {name}" for name, expr in columns.items())
+    return (
+        f"WITH tx AS (\n"
+        f"  SELECT customer_id, terminal_id, CAST(tx_ts AS TIMESTAMP) AS tx_ts, tx_amount, "
+        f"is_fraud,\n"
+        f"    CAST(date_trunc('month', CAST(tx_ts AS TIMESTAMP)) AS DATE) AS month\n"
+        f"  FROM read_parquet([{file_list}], hive_partitioning = true)\n"
+        f"), pairs AS (\n"
+        f"  SELECT customer_id, terminal_id, month, count(*) AS n, sum(units) AS s1,\n"
+        f"    sum(CAST(units AS HUGEINT) * units) AS s2, sum(known) AS labelled,\n"
+        f"    sum(known * coalesce(is_fraud, 0)) AS frauds\n"
+        f"  FROM (\n"
+        f"    SELECT customer_id, terminal_id, month, is_fraud, {units} AS units,\n"
+        f"      CAST(tx_ts <= {known_by} AS BIGINT) AS known\n"
+        f"    FROM tx\n"
+        f"  )\n"
+        f"  GROUP BY customer_id, terminal_id, month\n"
+        f"), months AS (\n{sides}\n"
+        # q: the mean in units, rounded; any integer q keeps the decomposition exact.
+        f"), rounded AS (\n"
+        f"  SELECT *, s1 - q * n AS r\n"
+        f"  FROM (SELECT *, CAST(round(CAST(s1 AS DOUBLE) / n) AS BIGINT) AS q FROM months)\n"
+        f")\n"
+        f"SELECT\n  {select}\nFROM rounded"
+    )
+
+
 def duckdb_connect(threads: int, workdir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
@@ -320,10 +399,14 @@ def duckdb_connect(threads: int, workdir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def duckdb_run(con: duckdb.DuckDBPyConnection, query: str, out: Path) -> None:
+def duckdb_run(
+    con: duckdb.DuckDBPyConnection, query: str, out: Path, partition_by: str = "tx_date"
+) -> None:
+    """``COPY (query) TO out`` as Parquet partitioned by ``partition_by`` (tx_date for the
+    windowed features, entity_type for the monthly ones, as the Delta tables are)."""
     if out.exists():
         shutil.rmtree(out)
-    con.execute(f"COPY ({query}) TO '{out}' (FORMAT parquet, PARTITION_BY (tx_date))")
+    con.execute(f"COPY ({query}) TO '{out}' (FORMAT parquet, PARTITION_BY ({partition_by}))")
 
 
 # --------------------------------------------------------------------------- agreement
@@ -352,11 +435,7 @@ def compare(
         if "_nb_tx_" in name or name in CALENDAR_FEATURES:
             conditions[name] = f"({a} IS DISTINCT FROM {b})"
         else:
-            close = (
-                f"({a} = {b} OR abs({a} - {b}) <= {REL_TOL} * greatest(abs({a}), abs({b})) "
-                f"OR (isnan({a}) AND isnan({b})))"
-            )
-            conditions[name] = f"(NOT coalesce({close}, {a} IS NULL AND {b} IS NULL))"
+            conditions[name] = _close(a, b)
     missing = "(s.tx_id IS NULL OR d.tx_id IS NULL)"
     any_diff = " OR ".join([missing, *conditions.values()])
     per_column = ", ".join(
@@ -373,6 +452,69 @@ def compare(
     names = list(conditions)
     by_column = {n: int(v) for n, v in zip(names, row[3:], strict=True) if v}
     return Agreement(int(row[0]), int(row[1]), int(row[2]), by_column)
+
+
+def _close(a: str, b: str) -> str:
+    """SQL: ``a`` and ``b`` differ beyond REL_TOL relative (both null or both NaN agree)."""
+    close = (
+        f"({a} = {b} OR abs({a} - {b}) <= {REL_TOL} * greatest(abs({a}), abs({b})) "
+        f"OR (isnan({a}) AND isnan({b})))"
+    )
+    return f"(NOT coalesce({close}, {a} IS NULL AND {b} IS NULL))"
+
+
+def table_files(table_dir: Path) -> list[str]:
+    """The Parquet data files under a freshly written Delta table (its log left out)."""
+    return sorted(str(p) for p in table_dir.rglob("*.parquet") if "_delta_log" not in p.parts)
+
+
+def compare_monthly(
+    con: duckdb.DuckDBPyConnection, spark_files: list[str], duck_out: Path
+) -> Agreement:
+    """Join Spark's ``fraud.features_monthly`` and DuckDB's rows on (entity_type, entity_id,
+    month) and count the rows where any column differs: visible_from and the counts exactly
+    (nulls included), avg_amount, std_amount and fraud_rate within REL_TOL relative."""
+    spark_list = ", ".join(f"'{f}'" for f in spark_files)
+    keys = ("entity_type", "entity_id", "month")
+    conditions: dict[str, str] = {}
+    for name in MONTHLY_COLUMNS[len(keys) :]:
+        a, b = f"s.{name}", f"d.{name}"
+        if name in ("avg_amount", "std_amount", "fraud_rate"):
+            conditions[name] = _close(a, b)
+        else:
+            conditions[name] = f"({a} IS DISTINCT FROM {b})"
+    missing = "(s.entity_id IS NULL OR d.entity_id IS NULL)"
+    any_diff = " OR ".join([missing, *conditions.values()])
+    per_column = ", ".join(
+        f'count(*) FILTER (WHERE {cond}) AS "{name}"' for name, cond in conditions.items()
+    )
+    # Spark writes the partition column (entity_type) in the path only; visible_from may come
+    # back with a time zone: both sides are cast to plain UTC timestamps.
+    cast = (
+        "SELECT * REPLACE (CAST(visible_from AS TIMESTAMP) AS visible_from, "
+        "CAST(month AS DATE) AS month, CAST(entity_type AS VARCHAR) AS entity_type)"
+    )
+    query = f"""
+        WITH s AS ({cast} FROM read_parquet([{spark_list}], hive_partitioning = true)),
+             d AS ({cast} FROM read_parquet('{duck_out}/**/*.parquet', hive_partitioning = true))
+        SELECT count(s.entity_id), count(d.entity_id), count(*) FILTER (WHERE {any_diff}),
+               {per_column}
+        FROM s FULL OUTER JOIN d USING (entity_type, entity_id, month)
+    """
+    row = con.execute(query).fetchone()
+    assert row is not None
+    names = list(conditions)
+    by_column = {n: int(v) for n, v in zip(names, row[3:], strict=True) if v}
+    return Agreement(int(row[0]), int(row[1]), int(row[2]), by_column)
+
+
+def agreement_line(what: str, agreement: Agreement) -> str:
+    verdict = "agree" if agreement.agree else "DISAGREE"
+    return (
+        f"{what} {verdict}: {agreement.mismatching_rows} mismatching rows "
+        f"(Spark {agreement.spark_rows:,} rows, DuckDB {agreement.duckdb_rows:,} rows)"
+        + (f"; by column {agreement.by_column}" if agreement.by_column else "")
+    )
 
 
 # --------------------------------------------------------------------------- Spark side
@@ -544,13 +686,33 @@ class ProcessResult:
     fraudspark: Timing
     duckdb: Timing
     agreement: Agreement
+    monthly_agreement: Agreement
+    # Seconds of each query inside the DuckDB process (its wall time is the figure compared).
+    duckdb_windowed_s: list[float] = field(default_factory=list)
+    duckdb_monthly_s: list[float] = field(default_factory=list)
 
 
-def duckdb_process(query_file: str, out: str, threads: str, workdir: str) -> None:
-    """The DuckDB side as its own OS process: connect, run the windowed query, write Parquet."""
+def duckdb_process(
+    windowed_query: str,
+    monthly_query: str,
+    windowed_out: str,
+    monthly_out: str,
+    threads: str,
+    workdir: str,
+) -> None:
+    """The DuckDB side as its own OS process: connect, run the windowed query, then the
+    monthly one, each written as Parquet; print each query's seconds as one JSON line."""
     con = duckdb_connect(int(threads), Path(workdir))
-    duckdb_run(con, Path(query_file).read_text(), Path(out))
+    seconds: dict[str, float] = {}
+    for name, query_file, out, partition_by in (
+        ("windowed", windowed_query, windowed_out, "tx_date"),
+        ("monthly", monthly_query, monthly_out, "entity_type"),
+    ):
+        started = time.perf_counter()
+        duckdb_run(con, Path(query_file).read_text(), Path(out), partition_by)
+        seconds[name] = time.perf_counter() - started
     con.close()
+    print(json.dumps(seconds), flush=True)
 
 
 def bench_processes(
@@ -558,13 +720,18 @@ def bench_processes(
 ) -> ProcessResult:
     """Each side as one fresh OS process started from here, as a user starts it: the CLI
     ``fraudspark features --full`` (session start, JVM warm-up and all) and a Python process
-    running the DuckDB query. The feature tables are deleted (untimed) before each run."""
+    running the DuckDB windowed query and then the monthly one. The feature tables are deleted
+    (untimed) before each run."""
     config, root, label = dataset.config, dataset.root, dataset.spec.label
     env = dict(os.environ, PYTHONPATH=str(REPO), FRAUDSPARK_CONF=conf, TZ="UTC")
-    query_file = root / "duckdb_windowed.sql"
-    query_file.write_text(duckdb_windowed_query(config.features, files))
+    windowed_file, monthly_file = root / "duckdb_windowed.sql", root / "duckdb_monthly.sql"
+    windowed_file.write_text(duckdb_windowed_query(config.features, files))
+    monthly_file.write_text(duckdb_monthly_query(config.features, files))
     duck_out = root / "duckdb_windowed_process"
+    duck_monthly_out = root / "duckdb_monthly_process"
     fraudspark_timing, duck_timing = Timing(), Timing()
+    windowed_s: list[float] = []
+    monthly_s: list[float] = []
     for i in range(repeat):
         run_label = f" (run {i + 1}/{repeat})" if repeat > 1 else ""
         drop_feature_tables(config)
@@ -573,21 +740,42 @@ def bench_processes(
         run = run_process(f"{label}: fraudspark features --full process{run_label}", command, env)
         fraudspark_timing.add(run.sample)
         log(f"{label}: {run.stdout_text.strip().splitlines()[-1] if run.stdout else ''}")
-        command = [sys.executable, __file__, "duckdb-process", str(query_file), str(duck_out)]
+        command = [sys.executable, __file__, "duckdb-process", str(windowed_file)]
+        command += [str(monthly_file), str(duck_out), str(duck_monthly_out)]
         command += [str(threads), str(workdir)]
         run = run_process(f"{label}: DuckDB process{run_label}", command, env)
         duck_timing.add(run.sample)
+        seconds = json.loads(run.stdout_text.strip().splitlines()[-1])
+        windowed_s.append(seconds["windowed"])
+        monthly_s.append(seconds["monthly"])
+        log(
+            f"{label}: inside the DuckDB process: windowed {seconds['windowed']:.1f} s, "
+            f"monthly {seconds['monthly']:.1f} s"
+        )
     con = duckdb_connect(threads, workdir)
-    spark_files = sorted(
-        str(p) for p in Path(table_path(config, FEATURES_WINDOWED)).rglob("*.parquet")
+    agreement = compare(
+        con, table_files(Path(table_path(config, FEATURES_WINDOWED))), duck_out, config.features
     )
-    agreement = compare(con, spark_files, duck_out, config.features)
+    monthly_agreement = compare_monthly(
+        con, table_files(Path(table_path(config, FEATURES_MONTHLY))), duck_monthly_out
+    )
     con.close()
-    log(
-        f"{label}: whole-process results {'agree' if agreement.agree else 'DISAGREE'}: "
-        f"{agreement.mismatching_rows} mismatching rows"
+    log(f"{label}: {agreement_line('whole-process windowed results', agreement)}")
+    log(f"{label}: {agreement_line('whole-process monthly results', monthly_agreement)}")
+    return ProcessResult(
+        label,
+        dataset.rows,
+        fraudspark_timing,
+        duck_timing,
+        agreement,
+        monthly_agreement,
+        windowed_s,
+        monthly_s,
     )
-    return ProcessResult(label, dataset.rows, fraudspark_timing, duck_timing, agreement)
+
+
+# Whole process: fraudspark features --full <= 1.5 x a DuckDB process (windowed + monthly).
+PROCESS_TARGET = 1.5
 
 
 def print_process_report(results: list[ProcessResult], threads: int, command: str) -> None:
@@ -596,11 +784,13 @@ def print_process_report(results: list[ProcessResult], threads: int, command: st
     print(f"# {machine_line()}; DuckDB threads = {threads}")
     print(
         "# wall = fork to exit; cpu = CPU seconds of the process tree; others = cores other "
-        "processes kept busy meanwhile (the machine's load)"
+        "processes kept busy meanwhile (the machine's load); DuckDB wind./mon. = each query's "
+        "seconds inside the DuckDB process"
     )
     header = (
         f"{'size':<5} {'rows':>10} {'fraudspark wall/cpu':>20} {'DuckDB wall/cpu':>17} "
-        f"{'ratio wall':>10} {'ratio cpu':>9} {'others':>6} {'results':>8}"
+        f"{'DuckDB wind./mon.':>18} {'ratio wall':>10} {'ratio cpu':>9} {'others':>6} "
+        f"{'windowed':>9} {'monthly':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -609,14 +799,30 @@ def print_process_report(results: list[ProcessResult], threads: int, command: st
         print(
             f"{r.label:<5} {r.rows:>10,} {r.fraudspark.median:>9.1f}s/{r.fraudspark.cpu:>7.1f}s "
             f"{r.duckdb.median:>8.1f}s/{r.duckdb.cpu:>6.1f}s "
+            f"{statistics.median(r.duckdb_windowed_s):>8.1f}s/"
+            f"{statistics.median(r.duckdb_monthly_s):>7.1f}s "
             f"{r.fraudspark.median / r.duckdb.median:>10.2f} "
             f"{r.fraudspark.cpu / r.duckdb.cpu:>9.2f} {others:>6.2f} "
-            f"{'agree' if r.agreement.agree else 'DISAGREE':>8}"
+            f"{'agree' if r.agreement.agree else 'DISAGREE':>9} "
+            f"{'agree' if r.monthly_agreement.agree else 'DISAGREE':>9}"
         )
     print(
-        "DuckDB computes the windowed features only; the fraudspark job also computes and "
-        "writes the monthly features."
+        "Both sides compute and write the windowed and the calendar-month features: the "
+        "fraudspark job as Delta tables, the DuckDB process as Parquet (two COPY queries)."
     )
+    for r in results:
+        print(f"{r.label}: {agreement_line('windowed', r.agreement)}")
+        print(f"{r.label}: {agreement_line('monthly', r.monthly_agreement)}")
+    if results:
+        large = results[-1]
+        ratio = large.fraudspark.median / large.duckdb.median
+        print()
+        print("targets:")
+        print(
+            f"  fraudspark features --full / DuckDB process (windowed + monthly) at "
+            f"{large.label} <= {PROCESS_TARGET} (wall): {ratio:.2f} "
+            f"{_verdict(ratio, PROCESS_TARGET)}"
+        )
 
 
 # --------------------------------------------------------------------------- report
@@ -768,7 +974,7 @@ def write_json(
 def main(argv: list[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["duckdb-process"]:
-        duckdb_process(*args_list[1:5])
+        duckdb_process(*args_list[1:7])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", "--rows", default="1M,5M", help="target row counts, e.g. 1M,5M")
