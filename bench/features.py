@@ -55,6 +55,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+from duckdb_process import duckdb_connect, duckdb_run
 from pyspark.sql import SparkSession
 from timing import Sample, log, machine_line, measure, parse_size, run_process
 
@@ -93,6 +94,8 @@ from fraudspark.simulate.generator import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+# The DuckDB side of the whole-process mode: a script that imports DuckDB only.
+DUCKDB_PROCESS = Path(__file__).resolve().with_name("duckdb_process.py")
 CUSTOMERS = 5_000
 TERMINALS = 10_000
 DAYS = 180
@@ -389,24 +392,6 @@ def duckdb_monthly_query(features: FeatureConfig, files: list[str]) -> str:
         f")\n"
         f"SELECT\n  {select}\nFROM rounded"
     )
-
-
-def duckdb_connect(threads: int, workdir: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute(f"SET threads = {threads}")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET temp_directory = '{workdir / 'duckdb_tmp'}'")
-    return con
-
-
-def duckdb_run(
-    con: duckdb.DuckDBPyConnection, query: str, out: Path, partition_by: str = "tx_date"
-) -> None:
-    """``COPY (query) TO out`` as Parquet partitioned by ``partition_by`` (tx_date for the
-    windowed features, entity_type for the monthly ones, as the Delta tables are)."""
-    if out.exists():
-        shutil.rmtree(out)
-    con.execute(f"COPY ({query}) TO '{out}' (FORMAT parquet, PARTITION_BY ({partition_by}))")
 
 
 # --------------------------------------------------------------------------- agreement
@@ -718,36 +703,13 @@ class ProcessResult:
     duckdb_monthly_s: list[float] = field(default_factory=list)
 
 
-def duckdb_process(
-    windowed_query: str,
-    monthly_query: str,
-    windowed_out: str,
-    monthly_out: str,
-    threads: str,
-    workdir: str,
-) -> None:
-    """The DuckDB side as its own OS process: connect, run the windowed query, then the
-    monthly one, each written as Parquet; print each query's seconds as one JSON line."""
-    con = duckdb_connect(int(threads), Path(workdir))
-    seconds: dict[str, float] = {}
-    for name, query_file, out, partition_by in (
-        ("windowed", windowed_query, windowed_out, "tx_date"),
-        ("monthly", monthly_query, monthly_out, "entity_type"),
-    ):
-        started = time.perf_counter()
-        duckdb_run(con, Path(query_file).read_text(), Path(out), partition_by)
-        seconds[name] = time.perf_counter() - started
-    con.close()
-    print(json.dumps(seconds), flush=True)
-
-
 def bench_processes(
     dataset: Dataset, files: list[str], repeat: int, conf: str, threads: int, workdir: Path
 ) -> ProcessResult:
     """Each side as one fresh OS process started from here, as a user starts it: the CLI
     ``fraudspark features --full`` (session start, JVM warm-up and all) and a Python process
-    running the DuckDB windowed query and then the monthly one. The feature tables are deleted
-    (untimed) before each run."""
+    running the DuckDB windowed query and then the monthly one (``bench/duckdb_process.py``,
+    which imports DuckDB only). The feature tables are deleted (untimed) before each run."""
     config, root, label = dataset.config, dataset.root, dataset.spec.label
     env = dict(os.environ, PYTHONPATH=str(REPO), FRAUDSPARK_CONF=conf, TZ="UTC")
     windowed_file, monthly_file = root / "duckdb_windowed.sql", root / "duckdb_monthly.sql"
@@ -766,7 +728,7 @@ def bench_processes(
         run = run_process(f"{label}: fraudspark features --full process{run_label}", command, env)
         fraudspark_timing.add(run.sample)
         log(f"{label}: {run.stdout_text.strip().splitlines()[-1] if run.stdout else ''}")
-        command = [sys.executable, __file__, "duckdb-process", str(windowed_file)]
+        command = [sys.executable, str(DUCKDB_PROCESS), str(windowed_file)]
         command += [str(monthly_file), str(duck_out), str(duck_monthly_out)]
         command += [str(threads), str(workdir)]
         run = run_process(f"{label}: DuckDB process{run_label}", command, env)
@@ -1011,9 +973,6 @@ def write_json(
 
 def main(argv: list[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["duckdb-process"]:
-        duckdb_process(*args_list[1:7])
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", "--rows", default="1M,5M", help="target row counts, e.g. 1M,5M")
     parser.add_argument("--customers", type=int, default=CUSTOMERS)
