@@ -155,6 +155,11 @@ def main() -> int:
         "--workdir", default=str(Path(tempfile.gettempdir()) / "fraudspark-bench-nightly")
     )
     parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
+    parser.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="prepare (and cache) the history, time nothing: run the timed part later, quietly",
+    )
     args = parser.parse_args()
     command = "python bench/nightly.py " + " ".join(sys.argv[1:])
     tx_per_day = parse_size(args.tx_per_day)
@@ -162,6 +167,9 @@ def main() -> int:
     env = dict(os.environ, PYTHONPATH=str(REPO), TZ="UTC")
     log(machine_line())
     source, night = prepare(args, root, env)
+    if args.prepare_only:
+        log(f"prepared {root}; night {night} from {source}")
+        return 0
     lakehouse = root / "lakehouse"
     series = Series()
     steps: list[dict[str, str]] = []
