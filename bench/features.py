@@ -741,9 +741,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=DAYS)
     parser.add_argument(
         "--mode",
-        choices=["warm", "process", "both"],
+        choices=["warm", "process", "both", "prepare"],
         default="warm",
-        help="warm: timed code in one session; process: each side one fresh OS process",
+        help="warm: timed code in one session; process: each side one fresh OS process; "
+        "prepare: generate and ingest the data (cached) and time nothing",
     )
     parser.add_argument(
         "--workdir",
@@ -773,6 +774,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"Spark {spark.version} with {threads} cores; DuckDB {duckdb.__version__}")
 
     datasets = [prepare_dataset(spark, base, spec, workdir) for spec in specs]
+    if args.mode == "prepare":
+        spark.stop()
+        return 0
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     if args.mode in ("warm", "both"):
         con = duckdb_connect(threads, workdir)
