@@ -47,6 +47,7 @@ def test_windowed_amount_beyond_the_limit_is_an_error() -> None:
         )
 
 
+@pytest.mark.slow
 def test_monthly_mean_and_std_of_high_denomination_amounts(spark: SparkSession) -> None:
     rows = [
         (1, datetime(2025, 1, 5, 10), 1, 9, 250_000_000.0, 0),

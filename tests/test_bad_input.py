@@ -37,6 +37,7 @@ def transactions_csv(path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_unknown_duplicated_and_contradictory_labels_are_quarantined_with_their_bytes(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:
@@ -84,6 +85,7 @@ def test_a_missing_table_is_one_line_naming_it_and_the_lakehouse(
     assert err == f"fraudspark features: error: {raised.value}\n"
 
 
+@pytest.mark.slow
 def test_a_training_set_for_a_range_without_rows_writes_nothing(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:
@@ -104,6 +106,7 @@ def test_a_training_set_for_a_range_without_rows_writes_nothing(
 FEATURES = ["tx_amount", "cust_nb_tx_1d"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["missing", "corrupted"])
 def test_a_model_whose_files_are_missing_or_corrupted_fails_before_scoring(
     base_config: Config, tmp_path: Path, damage: str

@@ -101,6 +101,7 @@ def test_integrated_gradients_of_a_logistic_function_of_one_feature_are_all_on_i
     assert (attribution_shares(torch.zeros(2, 3)) == 0).all()
 
 
+@pytest.mark.slow
 def test_the_mlp_attributes_toy_fraud_to_the_amount_and_alerts_at_its_threshold() -> None:
     rows, is_fraud = toy_rows(2000, seed=0)
     # A tenth of the frauds stand in for oversampled rows: not real traffic.
@@ -146,6 +147,7 @@ def store(
     return config
 
 
+@pytest.mark.slow
 def test_the_classifier_learns_from_an_augmented_set_and_scores_the_same_once_registered(
     spark: SparkSession, store: Config
 ) -> None:

@@ -54,7 +54,8 @@ TINY = ClassifierConfig(hidden_dims=(16,), epochs=15, batch_size=64, seed=3)
 ALERT_RATE = 0.05
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+# Spark end to end with trained models: tens of seconds a test (make test runs them).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")

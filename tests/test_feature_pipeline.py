@@ -113,6 +113,7 @@ def small_store(spark: SparkSession, module_config: Config) -> Config:
     return module_config
 
 
+@pytest.mark.slow
 def test_training_set_records_versions_and_replaces_its_partition(
     spark: SparkSession, small_store: Config
 ) -> None:

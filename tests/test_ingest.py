@@ -38,6 +38,7 @@ def quarantine_reasons(spark: SparkSession, config: Config) -> dict[str, str]:
     return {row["tx_id"]: row["reason"] for row in rows.collect()}
 
 
+@pytest.mark.slow
 def test_valid_rows_are_accepted_with_contract_types(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:
@@ -150,6 +151,7 @@ def test_duplicates_in_source_keep_one_identical_copy_and_reject_conflicts(
     assert [r["tx_id"] for r in read_table(spark, config, TRANSACTIONS).collect()] == [5]
 
 
+@pytest.mark.slow
 def test_reingest_is_idempotent_and_reconciles(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:
@@ -211,6 +213,7 @@ def test_extra_columns_are_kept_in_a_map(
     assert row["extra"] == {"tx_fraud_scenario": "3"}
 
 
+@pytest.mark.slow
 def test_parquet_and_json_sources(spark: SparkSession, config: Config, tmp_path: Path) -> None:
     frame = spark.createDataFrame(
         [
@@ -233,6 +236,7 @@ def test_parquet_and_json_sources(spark: SparkSession, config: Config, tmp_path:
     assert ids == [1, 3]
 
 
+@pytest.mark.slow
 def test_late_labels_update_only_the_targeted_rows(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:

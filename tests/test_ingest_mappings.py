@@ -63,6 +63,7 @@ def test_contract_mapping_and_format_together_is_an_error(
     assert (report.read, report.accepted, report.quarantined, report.present) == (1, 1, 0, 0)
 
 
+@pytest.mark.slow
 def test_fraudfinder_mapping_keeps_string_ids_exactly(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:

@@ -167,6 +167,7 @@ def test_overwrite_table_replaces_rows_and_schema_and_keeps_history(
     assert read_table_as_of(spark, config, PAYMENTS, before).columns == COLUMNS
 
 
+@pytest.mark.slow
 def test_read_table_as_of_reads_each_version(spark: SparkSession, config: Config) -> None:
     ensure_table(spark, config, PAYMENTS)  # version 0: empty
     merge_insert_new(spark, config, PAYMENTS, frame(spark, [(1, "a", 1.0)]))  # 1

@@ -18,6 +18,9 @@ from fraudspark.errors import EXIT_DATA_CHECK_FAILED
 from fraudspark.pipelines.ingest import ingest_transactions
 from fraudspark.pipelines.nightly import NightInputs, last_statuses, run_night
 
+# Spark end to end with trained models: tens of seconds a test (make test runs them).
+pytestmark = pytest.mark.slow
+
 HEADER = "tx_id,tx_ts,customer_id,terminal_id,tx_amount,is_fraud"
 # Mondays: two weeks of history, then the warned night and the failed night.
 WEEK_1, WEEK_2, WARNED, FAILED = (

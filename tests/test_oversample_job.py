@@ -34,7 +34,8 @@ START = date(2025, 2, 1)
 GAN = {"ratio": 0.3, "seed": 4, "steps": 3}
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+# Spark end to end with trained models: tens of seconds a test (make test runs them).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")

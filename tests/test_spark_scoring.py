@@ -40,7 +40,8 @@ START = date(2025, 2, 1)
 TINY = TrainingConfig(hidden_dims=(8,), latent_dim=3, epochs=3, batch_size=64, seed=5)
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+# Spark end to end with trained models: tens of seconds a test (make test runs them).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")

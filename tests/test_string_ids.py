@@ -16,6 +16,9 @@ from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import ID_DICTIONARY, QUARANTINE, TRANSACTIONS
 from fraudspark.pipelines.ingest import ingest_labels, ingest_transactions
 
+# Spark end to end with trained models: tens of seconds a test (make test runs them).
+pytestmark = pytest.mark.slow
+
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 K = 2**62  # the first surrogate key
 FF_HEADER = "TX_ID,TX_TS,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD\n"
