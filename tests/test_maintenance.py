@@ -89,6 +89,7 @@ def test_interval_and_needed_retention() -> None:
     assert needed_retention_hours(history, 3, now) is None  # the latest: nothing to keep
 
 
+@pytest.mark.slow  # OPTIMIZE and VACUUM on every table: about a minute each
 def test_maintain_keeps_content_and_the_recorded_version(
     spark: SparkSession, config: Config
 ) -> None:
@@ -106,6 +107,7 @@ def test_maintain_keeps_content_and_the_recorded_version(
     assert fingerprint(read_table_as_of(spark, config, RUNS, recorded)) == recorded_before
 
 
+@pytest.mark.slow  # OPTIMIZE and VACUUM on every table: about a minute each
 def test_without_a_record_vacuum_removes_old_versions(spark: SparkSession, config: Config) -> None:
     """The control: the same table and retention with nothing recorded loses version 3."""
     recorded = history_world(spark, config, protect=False)
@@ -120,6 +122,7 @@ def test_without_a_record_vacuum_removes_old_versions(spark: SparkSession, confi
         read_table_as_of(spark, config, RUNS, recorded).collect()
 
 
+@pytest.mark.slow  # OPTIMIZE and VACUUM on every table: about a minute each
 def test_refuse_policy_names_the_version(spark: SparkSession, config: Config) -> None:
     recorded = history_world(spark, config, protect=True)
     report = maintain(spark, config, tables=[RUNS], policy="refuse")
