@@ -120,6 +120,6 @@ def test_driver_killed_mid_write_of_features_windowed_keeps_the_table_and_resume
 
     # Run again: the dead holder's lock is broken, the night resumes at features.
     assert run_night(spark, config, NightInputs(NIGHT, night_source)) == [
-        "features", "score", "monitor",
+        "features", "score", "monitor", "maintain",
     ]  # fmt: skip
     assert checksums(spark, config.lakehouse_root) == expected

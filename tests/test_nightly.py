@@ -105,7 +105,8 @@ def test_failed_night_resumes_and_matches_an_uninterrupted_run(
         "score": "failed",
     }
     assert not table_exists(spark, config, SCORES)  # nothing scored yet
-    assert run_night(spark, config, night) == ["score", "monitor"]  # resumes where it failed
+    # Resumes where it failed; maintain runs as "skipped" (nightly.maintain is off).
+    assert run_night(spark, config, night) == ["score", "monitor", "maintain"]
     resumed = day_scores(spark, config, FIRST_NIGHT)
     assert len(resumed) > 100
 
