@@ -103,9 +103,7 @@ def _write(
 ) -> None:
     assert table.schema is not None
     # A NaN in a non-nullable column would make Arrow fail and Spark fall back silently.
-    missing = [
-        f.name for f in table.schema.fields if not f.nullable and rows[f.name].isna().any()
-    ]
+    missing = [f.name for f in table.schema.fields if not f.nullable and rows[f.name].isna().any()]
     if missing:
         raise ValueError(f"fraud.{table.name}: missing values in non-nullable {missing}")
     frame = spark.createDataFrame(rows[table.schema.fieldNames()], table.schema)
@@ -176,46 +174,44 @@ def _compare(
     binary: list[str],
     config: Config,
 ) -> pd.DataFrame:
-    """Drift rows of ``current`` against ``reference``; the weekday flags against the
-    reference resampled to the current's weekday mix, or, when no reference day matches, left
-    out as ``not_compared`` rows (value NaN, not drifted): the training rows lack the window's
-    weekdays (or their dates)."""
+    """Drift rows of ``current`` against ``reference`` resampled to the current's weekday mix
+    (:func:`weekday_matched`).
+
+    What a model sees depends on the weekday (the weekend flag, the traffic, and so the
+    scores), and a training window and a night or a week never cover the same mix: a calm
+    Monday against a whole training fortnight drifts on the flag and on the score. When no
+    reference day matches (the training rows lack the window's weekdays, or their dates), the
+    other columns are compared with the reference as it is and the weekday flags are left out
+    as ``not_compared`` rows (value NaN, not drifted)."""
     thresholds = thresholds_from(config)
     bins = config.monitoring.bins
+    matched = weekday_matched(reference, current[WEEKDAY])
     calendar = [f for f in features if f in DAY_OF_WEEK_FEATURES]
-    others = [f for f in features if f not in DAY_OF_WEEK_FEATURES]
-    columns = [*others, "score", "is_alert"]
+    compared = features if matched is not None else [f for f in features if f not in calendar]
+    columns = [*compared, "score", "is_alert"]
     frames = [
         feature_drift(
-            reference, current, columns, [c for c in binary if c in columns], thresholds, bins
+            reference if matched is None else matched,
+            current,
+            columns,
+            [c for c in binary if c in columns],
+            thresholds,
+            bins,
         )
     ]
-    if calendar:
-        matched = weekday_matched(reference, current[WEEKDAY])
-        if matched is None:
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "feature": calendar,
-                        "metric": "not_compared",
-                        "value": float("nan"),
-                        # The threshold the flag is held to when compared (binary: L-inf).
-                        "threshold": [thresholds.threshold(f, "linf") for f in calendar],
-                        "drifted": False,
-                    }
-                )
+    if matched is None and calendar:
+        frames.append(
+            pd.DataFrame(
+                {
+                    "feature": calendar,
+                    "metric": "not_compared",
+                    "value": float("nan"),
+                    # The threshold the flag is held to when compared (binary: L-inf).
+                    "threshold": [thresholds.threshold(f, "linf") for f in calendar],
+                    "drifted": False,
+                }
             )
-        else:
-            frames.append(
-                feature_drift(
-                    matched,
-                    current,
-                    calendar,
-                    [c for c in binary if c in calendar],
-                    thresholds,
-                    bins,
-                )
-            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -243,7 +239,10 @@ def monitor_model(
         frames.append(drift.assign(window_days=days))
 
     importance = daily_importance(spark, config, registered, day).reindex(features, fill_value=0.0)
-    trained = _mean_shares(reference["top_features"], reference["top_feature_shares"], features)
+    # The attribution shares at training, over the day's weekday mix (as the drift above).
+    matched = weekday_matched(reference, current_day[WEEKDAY]) if not current_day.empty else None
+    basis = reference if matched is None else matched
+    trained = _mean_shares(basis["top_features"], basis["top_feature_shares"], features)
     shift = (importance - trained.reindex(features, fill_value=0.0)).abs()
     frames.append(
         pd.DataFrame(
