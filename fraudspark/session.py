@@ -84,12 +84,15 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def build_spark(config: Config) -> SparkSession:
+def build_spark(config: Config, register: bool = True) -> SparkSession:
     """Return a SparkSession with Delta Lake and the ``fraud`` tables registered.
 
-    The master, bind address and shuffle partitions come from ``config.spark``; the tables found
-    under the lakehouse root are (re)registered in the session catalog, so
-    ``SELECT * FROM fraud.transactions`` works in every session.
+    The master, bind address and shuffle partitions come from ``config.spark``. With
+    ``register`` the tables found under the lakehouse root are (re)registered in the session
+    catalog, so ``SELECT * FROM fraud.transactions`` works in every session. Jobs pass False:
+    they read and write tables by path, a table they write is registered then, and on a
+    lakehouse with months of history registering all of them costs about a minute (Delta's
+    ``CREATE TABLE ... LOCATION`` replays each log).
     """
     spark_conf = config.spark
     # The JVM reads this at start-up; it keeps Spark from binding to a public interface.
@@ -141,7 +144,7 @@ def build_spark(config: Config) -> SparkSession:
         except OSError as error:  # a read-only home: Ivy keeps resolving, nothing breaks
             log.warning("could not keep the Delta jars in %s: %s", folder, error)
     started = time.perf_counter()
-    registered = register_tables(spark, config)
+    registered = register_tables(spark, config) if register else 0
     if launched_by_spark_submit():
         source = "from spark-submit"
     else:

@@ -15,7 +15,7 @@ from fraudspark.config import Config
 from fraudspark.evaluation.leaderboard import QUALITY_COLUMNS
 from fraudspark.features.store import model_feature_columns
 from fraudspark.lakehouse.io import read_table
-from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS, OVERSAMPLING_QUALITY
+from fraudspark.lakehouse.tables import AUGMENTED_TRAINING_SETS, OVERSAMPLING_QUALITY, TRAINING_SETS
 from fraudspark.oversampling import load_generator, make_oversampler
 from fraudspark.oversampling.quality import ALL_FEATURES, count_invalid_rows
 from fraudspark.pipelines.oversample import (
@@ -86,7 +86,7 @@ def test_none_keeps_the_training_set_as_it_is(spark: SparkSession, store: Config
     report = oversample_training_set(spark, store, "late", "none")
 
     rows = partition(spark, store, "late", "none")
-    training = spark.sql("SELECT * FROM fraud.training_sets WHERE training_set = 'late'")
+    training = read_table(spark, store, TRAINING_SETS).where("training_set = 'late'")
     assert report.synthetic_rows == 0 and report.quality is None
     assert rows.where("is_synthetic").count() == 0
     assert_frames_equal(rows.select(*training.columns), training)
@@ -176,7 +176,7 @@ def test_the_command_prints_the_counts_and_the_leaderboard(
     # The counts, every one read back from the tables.
     every = read_table(spark, store, AUGMENTED_TRAINING_SETS)
     written = partition(spark, store, "late", "cgan")
-    training = spark.sql("SELECT * FROM fraud.training_sets WHERE training_set = 'late'")
+    training = read_table(spark, store, TRAINING_SETS).where("training_set = 'late'")
     original, frauds = training.count(), training.where("is_fraud = 1").count()
     synthetic = written.where("is_synthetic")
     versions = [r[0] for r in synthetic.select("generator_version").distinct().collect()]

@@ -31,8 +31,10 @@ def job_config(args: argparse.Namespace) -> Config:
     return load_config(args.conf, lakehouse=args.lakehouse)
 
 
-def job_session(config: Config) -> SparkSession:
-    return build_spark(config)
+def job_session(config: Config, catalog: bool = False) -> SparkSession:
+    """The job's Spark session; ``catalog`` registers every ``fraud.*`` table first (for
+    commands that run SQL on table names: the others read and write by path)."""
+    return build_spark(config, register=catalog)
 
 
 def iso_date(text: str) -> date:

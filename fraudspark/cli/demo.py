@@ -32,7 +32,7 @@ def main(argv: Sequence[str]) -> int:
     }
     settings = dataclasses.replace(settings, **overrides)
     config = job_config(args)
-    spark = job_session(config)
+    spark = job_session(config, catalog=True)
     result = run_demo(spark, config, args.raw, settings, progress=print)
     print_tour(result, config.lakehouse_root)
     return 0

@@ -26,7 +26,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     args = parser.parse_args(argv)
     config = job_config(args)
-    spark = job_session(config)
+    spark = job_session(config, catalog=True)
     result = spark.sql(args.query)
     if args.output:
         write_result(result, args.output)

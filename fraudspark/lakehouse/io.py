@@ -45,6 +45,17 @@ def register_table(
     _REGISTERED.setdefault(_session_key(spark), {})[table.name] = table_path(config, table)
 
 
+def _ensure_registered(spark: SparkSession, config: Config, table: Table) -> None:
+    """Register ``table`` after a write unless this session already has it at its path: the
+    catalog entry of an external Delta table always reads the latest version, and each
+    registration replays the table's log."""
+    if _REGISTERED.get(_session_key(spark), {}).get(table.name) == table_path(
+        config, table
+    ) and spark.catalog.tableExists(qualified_name(config, table)):
+        return
+    register_table(spark, config, table)
+
+
 def _has_commits(spark: SparkSession, config: Config, table: Table) -> bool:
     """Whether a table has at least one Delta commit; on a local lakehouse a directory listing
     (no Delta log is loaded), elsewhere :func:`table_exists`."""
@@ -109,7 +120,7 @@ def ensure_table(spark: SparkSession, config: Config, table: Table) -> None:
     for key, value in table.properties.items():
         builder = builder.property(key, value)
     builder.execute()
-    register_table(spark, config, table)
+    _ensure_registered(spark, config, table)
 
 
 def read_table(spark: SparkSession, config: Config, table: Table) -> DataFrame:
@@ -234,7 +245,7 @@ def replace_partitions(
     if table.partition_by:
         writer = writer.partitionBy(*table.partition_by)
     writer.save(table_path(config, table))
-    register_table(spark, config, table)
+    _ensure_registered(spark, config, table)
 
 
 def overwrite_table(spark: SparkSession, config: Config, table: Table, rows: DataFrame) -> None:
@@ -249,7 +260,7 @@ def overwrite_table(spark: SparkSession, config: Config, table: Table, rows: Dat
     if table.partition_by:
         writer = writer.partitionBy(*table.partition_by)
     writer.save(table_path(config, table))
-    register_table(spark, config, table)
+    _ensure_registered(spark, config, table)
 
 
 def _set_properties(spark: SparkSession, config: Config, table: Table) -> None:
