@@ -53,6 +53,8 @@ def _ensure_registered(spark: SparkSession, config: Config, table: Table) -> Non
         config, table
     ) and spark.catalog.tableExists(qualified_name(config, table)):
         return
+    # A job's session registers nothing at start: the database may not exist yet.
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {config.lakehouse.database}")
     register_table(spark, config, table)
 
 
