@@ -59,7 +59,14 @@ def session_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def base_config(session_lakehouse: Path) -> Config:
     config = load_config(REPO / "conf" / "local.yaml", lakehouse=str(session_lakehouse))
-    spark = config.spark.model_copy(update={"master": "local[2]", "shuffle_partitions": 4})
+    # The test JVM lives minutes on tiny data: the client compiler alone (no C2) and the serial
+    # collector halve a cold MERGE (measured: four upserts 43 s -> 19 s on 2 cores). Execution
+    # paths are unchanged (whole-stage codegen stays on, as in production).
+    jvm = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    extra = {**config.spark.extra, "spark.driver.extraJavaOptions": jvm}
+    spark = config.spark.model_copy(
+        update={"master": "local[2]", "shuffle_partitions": 4, "extra": extra}
+    )
     # No settling delay before taking the nightly lock: tests start one night at a time.
     nightly = config.nightly.model_copy(update={"lock_settle_seconds": 0})
     return config.model_copy(update={"spark": spark, "nightly": nightly})

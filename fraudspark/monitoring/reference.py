@@ -66,18 +66,19 @@ def _sample(frame: DataFrame, rows: int) -> pd.DataFrame:
 
 
 def training_rows(spark: SparkSession, config: Config, metadata: dict[str, Any]) -> DataFrame:
-    """The rows a model version was trained on, read through the Delta versions its training
-    recorded; for a classifier (MLP or GBT) only the real ones, since drift is about real
-    traffic."""
+    """The traffic of a model version's training window, read through the Delta versions its
+    training recorded; for a classifier (MLP or GBT) the real rows of its training set.
+
+    Known frauds stay in, even for a scorer trained without them: the current side of a
+    comparison is a day's whole traffic (its labels are not known yet), so a reference without
+    frauds would show every fraud-driven feature (terminal risk, the score) as drift.
+    """
     if metadata.get("format") in CLASSIFIER_FORMATS:
         return classifier_training_rows(spark, config, metadata)
     extra: dict[str, Any] = metadata.get("extra", {})
     start = date.fromisoformat(extra["training_start"])
     end = date.fromisoformat(extra["training_end"])
-    rows = feature_rows(spark, config, start, end, dict(extra["data_versions"]))
-    if extra.get("include_known_frauds") != "true":
-        rows = rows.where(F.col("is_fraud").isNull() | (F.col("is_fraud") != 1))
-    return rows
+    return feature_rows(spark, config, start, end, dict(extra["data_versions"]))
 
 
 def _weekday(rows: DataFrame) -> Column:
