@@ -64,6 +64,7 @@ def main() -> int:
     rows = transactions.count()
     partitions = feature_partitions(spark, rows)
     features = config.features
+    zone = config.ingest.business_time_zone
     history = transactions.where(_between("tx_date", history_start(config, NIGHT), NIGHT))
     month = transactions.where(_between("tx_date", NIGHT.replace(day=1), NIGHT))
 
@@ -80,7 +81,7 @@ def main() -> int:
         )
 
     def by_entity() -> DataFrame:
-        return windowed_features_by_entity(transactions, features, partitions)
+        return windowed_features_by_entity(transactions, features, partitions, time_zone=zone)
 
     def report_by_scan() -> None:
         for table, where in ((FEATURES_WINDOWED, f"tx_date = '{NIGHT}'"), (FEATURES_MONTHLY, None)):
@@ -100,9 +101,11 @@ def main() -> int:
                 partitions,
             )
         ),
-        "both passes": lambda: noop(windowed_features(transactions, features, partitions)),
+        "both passes": lambda: noop(
+            windowed_features(transactions, features, partitions, time_zone=zone)
+        ),
         "both + write, one partition per core (the job)": lambda: delta(
-            windowed_features(transactions, features, partitions), "coalesced"
+            windowed_features(transactions, features, partitions, time_zone=zone), "coalesced"
         ),
         f"both + write, {partitions} entity partitions": lambda: delta(by_entity(), "by_entity"),
         "both + write, repartitioned by tx_date": lambda: delta(
@@ -111,7 +114,9 @@ def main() -> int:
         **{
             f"both + write (the job), {codec}": (
                 lambda codec=codec: delta(
-                    windowed_features(transactions, features, partitions), codec, codec
+                    windowed_features(transactions, features, partitions, time_zone=zone),
+                    codec,
+                    codec,
                 )
             )
             for codec in args.codecs.split(",")
@@ -122,7 +127,7 @@ def main() -> int:
             spark, config, NIGHT, NIGHT
         ),
         "nightly windowed only": lambda: noop(
-            windowed_features(history, features, partitions, (NIGHT, NIGHT))
+            windowed_features(history, features, partitions, (NIGHT, NIGHT), time_zone=zone)
         ),
         "nightly monthly only": lambda: noop(monthly_features(month, features)),
         "report counts by scanning the written partitions": report_by_scan,

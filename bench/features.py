@@ -272,7 +272,10 @@ def spark_windowed_only(spark: SparkSession, config: Config, out: Path) -> None:
     the table with them)."""
     transactions = read_table(spark, config, TRANSACTIONS)
     frame = windowed_features(
-        transactions, config.features, feature_partitions(spark, transactions.count())
+        transactions,
+        config.features,
+        feature_partitions(spark, transactions.count()),
+        time_zone=config.ingest.business_time_zone,
     )
     with tuned_session(spark, config.features):
         (

@@ -74,7 +74,12 @@ def main() -> None:
 
     with tuned_session(spark, config.features):
         for name, frame in (("integer ids", integer), ("string ids", strings)):
-            timed(f"windowed, {name}", windowed_features(frame, config.features, partitions))
+            timed(
+                f"windowed, {name}",
+                windowed_features(
+                    frame, config.features, partitions, time_zone=config.ingest.business_time_zone
+                ),
+            )
             timed(f"monthly, {name}", monthly_features(frame, config.features))
     dictionary = (
         strings.select(F.col("customer_id").alias("key"), F.lit(1).alias("kind"))

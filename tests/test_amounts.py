@@ -54,7 +54,7 @@ def test_monthly_mean_and_std_of_high_denomination_amounts(spark: SparkSession) 
         (2, datetime(2025, 1, 6, 10), 1, 9, 1_200_000_000.0, 0),
         (3, datetime(2025, 1, 7, 10), 2, 9, 1_200_000_000.0, 0),
     ]
-    frame = spark.createDataFrame(rows, SCHEMA)
+    frame = spark.createDataFrame(rows, SCHEMA).selectExpr("*", "to_date(tx_ts) AS tx_date")
     got = {
         (r["entity_type"], r["entity_id"]): (r["nb_tx"], r["avg_amount"], r["std_amount"])
         for r in monthly_features(frame, FeatureConfig()).collect()
@@ -70,6 +70,8 @@ def test_monthly_mean_and_std_of_high_denomination_amounts(spark: SparkSession) 
 
 
 def test_monthly_amount_beyond_the_limit_is_an_error(spark: SparkSession) -> None:
-    frame = spark.createDataFrame([(1, datetime(2025, 1, 5), 1, 9, 1e13, 0)], SCHEMA)
+    frame = spark.createDataFrame([(1, datetime(2025, 1, 5), 1, 9, 1e13, 0)], SCHEMA).selectExpr(
+        "*", "to_date(tx_ts) AS tx_date"
+    )
     with pytest.raises(Exception, match="cannot be summed exactly"):
         monthly_features(frame, FeatureConfig()).collect()

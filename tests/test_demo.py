@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 from fraudspark.cli.demo import print_tour
 from fraudspark.config import Config
 from fraudspark.pipelines.demo import DemoSettings, demo_sampling_ratio, run_demo
-from fraudspark.registry import CLASSIFIER_MODEL_NAME, MODEL_NAMES
+from fraudspark.registry import CLASSIFIER_MODEL_NAMES, MODEL_NAMES
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_short_demo_writes_the_tables_and_prints_the_tour(
     assert nights > 0
     assert counts["fraud.scores"] == 2 * nights
     models = {(r.model_name) for r in spark.table("fraud.scores").select("model_name").collect()}
-    assert models == {MODEL_NAMES["rapp"], CLASSIFIER_MODEL_NAME}
+    assert models == {MODEL_NAMES["rapp"], CLASSIFIER_MODEL_NAMES["gbt"]}
     # The drifted night (amounts x1.5) alarms on the amount for the scorer.
     drifted = result.drift[result.drift["monitor_date"].astype(str) == "2025-01-24"]
     assert any("tx_amount" in list(row) for row in drifted["drifted_features"])

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from fraudspark.config import Config, FeatureConfig
 from fraudspark.features import definitions
@@ -19,6 +20,7 @@ from fraudspark.features.definitions import (
 from fraudspark.features.monthly import monthly_features
 from fraudspark.features.store import assemble_feature_rows, model_feature_columns
 from fraudspark.features.windowed import windowed_features
+from fraudspark.ingest.rules import business_date
 
 TX_SCHEMA = (
     "tx_id long, tx_ts timestamp, customer_id long, terminal_id long, tx_amount double, "
@@ -131,7 +133,7 @@ def test_customer_windows_include_ties_and_exclude_exactly_w_before(spark: Spark
         "cust_nb_tx_30m",
         "cust_avg_amount_30m",
     ]
-    got = by_tx(windowed_features(frame, FeatureConfig(), partitions=2), columns)
+    got = by_tx(windowed_features(frame, FeatureConfig(), partitions=2, time_zone="UTC"), columns)
     assert got == {
         1: (2, 15.0, 2, 15.0, 2, 15.0, 2, 15.0),
         2: (2, 15.0, 2, 15.0, 2, 15.0, 2, 15.0),
@@ -155,7 +157,7 @@ def test_terminal_risk_sees_only_labels_older_than_the_delay(spark: SparkSession
         ],
     )
     columns = ["term_nb_tx_1d", "term_risk_1d", "term_nb_tx_7d", "term_risk_7d", "term_nb_tx_30d"]
-    got = by_tx(windowed_features(frame, FeatureConfig(), partitions=2), columns)
+    got = by_tx(windowed_features(frame, FeatureConfig(), partitions=2, time_zone="UTC"), columns)
     assert got == {
         1: (0, 0.0, 0, 0.0, 0),
         2: (0, 0.0, 0, 0.0, 0),
@@ -185,7 +187,7 @@ def test_terminal_minute_windows_and_calendar_flags(spark: SparkSession) -> None
         "term_nb_tx_60m",
         "term_avg_amount_60m",
     ]
-    got = by_tx(windowed_features(frame, FeatureConfig(), partitions=2), columns)
+    got = by_tx(windowed_features(frame, FeatureConfig(), partitions=2, time_zone="UTC"), columns)
     assert got == {
         1: (1, 1, 1, 10.0, 1, 10.0),
         2: (1, 0, 2, 20.0, 2, 20.0),
@@ -238,6 +240,30 @@ def test_monthly_features_and_label_visibility(spark: SparkSession) -> None:
     assert rows[("terminal", 8, "2025-02-01")] == ("2025-03-01 00:00:00", 1, 40.0, 0.0, 1, 1, 0.0)
 
 
+def test_calendar_flags_and_months_follow_the_business_time_zone(spark: SparkSession) -> None:
+    # Kiritimati is UTC+14. Tx 1, Friday 2025-01-31 11:00 UTC, is Saturday 01:00 there: a
+    # weekend night in February. Tx 2, Friday 09:00 UTC, is Friday 23:00 there: January.
+    zone = "Pacific/Kiritimati"
+    frame = transactions(
+        spark,
+        [(1, "2025-01-31 11:00:00", 1, 9, 10.0, 0), (2, "2025-01-31 09:00:00", 1, 9, 20.0, 0)],
+    ).withColumn("tx_date", business_date(F.col("tx_ts"), zone))
+    flags = ["tx_during_weekend", "tx_during_night"]
+
+    zoned = by_tx(windowed_features(frame, FeatureConfig(), partitions=2, time_zone=zone), flags)
+    utc = by_tx(windowed_features(frame, FeatureConfig(), partitions=2, time_zone="UTC"), flags)
+
+    assert zoned == {1: (1, 1), 2: (0, 0)}
+    assert utc == {1: (0, 0), 2: (0, 0)}  # Friday 11:00 and 09:00 in UTC
+    months = {
+        (r["entity_id"], str(r["month"])): r["nb_tx"]
+        for r in monthly_features(frame, FeatureConfig())
+        .where("entity_type = 'customer'")
+        .collect()
+    }
+    assert months == {(1, "2025-01-01"): 1, (1, "2025-02-01"): 1}
+
+
 def test_store_as_of_join_forward_fill_and_staleness(
     spark: SparkSession, base_config: Config
 ) -> None:
@@ -262,7 +288,7 @@ def test_store_as_of_join_forward_fill_and_staleness(
             ),  # cust 9: Feb silent, March forward-fills Jan
         ],
     )
-    windowed = windowed_features(frame, features, partitions=2)
+    windowed = windowed_features(frame, features, partitions=2, time_zone="UTC")
     rows = assemble_feature_rows(frame, windowed, monthly_features(frame, features), config)
     assert rows.columns[:7] == [
         "tx_id", "tx_ts", "tx_date", "customer_id", "terminal_id", "tx_amount", "is_fraud"

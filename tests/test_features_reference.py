@@ -42,7 +42,7 @@ def test_windowed_features_match_reference(spark: SparkSession) -> None:
         "tx_amount double, is_fraud int",
     ).selectExpr("*", "to_date(tx_ts) AS tx_date")  # fmt: skip
     got = (
-        windowed_features(frame, config, partitions=3)
+        windowed_features(frame, config, partitions=3, time_zone="UTC")
         .toPandas()
         .sort_values("tx_id")
         .reset_index(drop=True)

@@ -23,9 +23,12 @@ from fraudspark.pipelines.score import score_days
 from fraudspark.pipelines.train import train_scorer
 from fraudspark.registry import MODEL_NAMES, RegisteredModel, register_model, registered_artifact
 from fraudspark.simulate.generator import generate_transactions, write_raw
-from fraudspark.simulate.handbook import handbook_config
+from fraudspark.simulate.handbook import HANDBOOK_WORLD, handbook_config
 
-START = date(2018, 6, 1)  # a warm-up month, so July's 30-day windows are full
+# The Handbook's own start: a three-month warm-up before July. Compromised terminals accumulate
+# for 28 days and the 30-day terminal risk looks back 37 days (label delay 7), so a July
+# reference from a June start would see fewer compromised terminals than August does (drift).
+START = date(2018, 4, 1)
 TRAIN = (date(2018, 7, 1), date(2018, 7, 31))  # a month that starts on a Sunday
 CALM_WEEK = [date(2018, 8, 20) + timedelta(days=i) for i in range(7)]  # Monday .. Sunday
 DRIFTED = date(2018, 8, 27)  # amounts x1.5 from this day
@@ -50,18 +53,33 @@ def test_weekday_matched_takes_the_current_weekday_mix() -> None:
 def handbook(
     spark: SparkSession, module_config: Config, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Config, RegisteredModel]:
-    """A small Handbook-like world, June .. 2018-08-27, a RaPP scorer trained on July."""
+    """A small Handbook-like world, April .. 2018-08-27, a RaPP scorer trained on July."""
     thresholds = {
         # The default 0.005 suits production days (10k+ rows); on ~1,000 rows a day the alert
         # share's own noise is about 0.003, so the test day would alarm on sampling alone.
         "is_alert": {"linf": 0.03},
     }
-    monitoring = module_config.monitoring.model_copy(update={"feature_thresholds": thresholds})
+    # A day here is ~1,000 rows from ~350 customers (rows of one customer share their counts),
+    # so a count feature's JS distance reaches 0.14 on calm days (measured), above the default
+    # 0.1 (which is about PSI 0.055). 0.2 is the JS distance of PSI 0.2, the PSI threshold kept.
+    defaults = module_config.monitoring.thresholds.model_copy(update={"js": 0.2})
+    monitoring = module_config.monitoring.model_copy(
+        update={"feature_thresholds": thresholds, "thresholds": defaults}
+    )
     config = module_config.model_copy(update={"monitoring": monitoring})
     raw = str(tmp_path_factory.mktemp("handbook") / "raw")
     days = (DRIFTED - START).days + 1
+    # The Handbook's compromise rates per terminal and per customer (2 of 10,000 terminals and
+    # 3 of 5,000 customers a day): at 500 each, its absolute rates would make 11% of the
+    # terminals compromised at any time, not the Handbook's 0.6%.
+    generator = handbook_config().model_copy(
+        update={
+            "compromised_terminals_per_day": 2.0 * 500 / HANDBOOK_WORLD.terminals,
+            "compromised_customers_per_day": 3.0 * 500 / HANDBOOK_WORLD.customers,
+        }
+    )
     transactions = generate_transactions(
-        spark, handbook_config(), customers=500, terminals=500, days=days, start_date=START,
+        spark, generator, customers=500, terminals=500, days=days, start_date=START,
         seed=5, drift_from=DRIFTED,
     )  # fmt: skip
     write_raw(transactions, raw, "parquet")

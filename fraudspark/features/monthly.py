@@ -24,13 +24,16 @@ MONTHLY_COLUMNS = (
 )
 
 
-def _month_of(ts: Column) -> Column:
-    return F.trunc(F.to_date(ts), "month")
+def _month_of(business_day: Column) -> Column:
+    # The month of the business day (``tx_date``, in the ingest's business time zone), so that
+    # a month's rows are the ones a nightly run selects by ``tx_date``.
+    return F.trunc(business_day, "month")
 
 
 def monthly_features(transactions: DataFrame, config: FeatureConfig) -> DataFrame:
     """One row per (entity type, entity, month) with activity in ``transactions``.
 
+    A month is a calendar month of the business day ``tx_date``.
     ``transactions`` must hold whole months. ``std_amount`` is the population standard
     deviation (0 for a single transaction). For terminals, ``fraud_rate`` is the fraud share
     among the month's transactions whose label is known at month end under the label delay
@@ -69,7 +72,7 @@ def monthly_features(transactions: DataFrame, config: FeatureConfig) -> DataFram
         "_frauds": F.col("_known") * F.coalesce("is_fraud", F.lit(0)),
     }
     pairs = (
-        transactions.withColumns({"month": _month_of(F.col("tx_ts")), "_units": checked})
+        transactions.withColumns({"month": _month_of(F.col("tx_date")), "_units": checked})
         .withColumn("_known", known)
         .groupBy("customer_id", "terminal_id", "month")
         .agg(*(F.sum(value).alias(name) for name, value in measures.items()))

@@ -216,6 +216,8 @@ def windowed_features(
     config: FeatureConfig,
     partitions: int,
     days: tuple[date, date] | None = None,
+    *,
+    time_zone: str,
 ) -> DataFrame:
     """Compute ``fraud.features_windowed`` rows for every transaction given.
 
@@ -223,9 +225,10 @@ def windowed_features(
     :func:`~fraudspark.features.definitions.history_needed`). With ``days`` (first, last,
     inclusive) only the rows of those days are returned: the others are history, dropped in
     the last pass before they go back to Spark. Returns the transaction keys, the calendar
-    flags and the window features, in one partition per core.
+    flags (weekend, night: local time in ``time_zone``, the ingest's business time zone, as
+    ``tx_date``) and the window features, in one partition per core.
     """
-    rows = windowed_features_by_entity(transactions, config, partitions, days)
+    rows = windowed_features_by_entity(transactions, config, partitions, days, time_zone=time_zone)
     # Each task of a write partitioned by day opens one file per day it holds: merging the
     # entity partitions down to one per core (no shuffle; a task computes several in turn)
     # writes fewer, larger files (bench/feature_steps.py times both).
@@ -237,16 +240,20 @@ def windowed_features_by_entity(
     config: FeatureConfig,
     partitions: int,
     days: tuple[date, date] | None = None,
+    *,
+    time_zone: str,
 ) -> DataFrame:
     """:func:`windowed_features` in the ``partitions`` partitions of the last entity pass."""
     base = transactions.select(*TRANSACTION_KEYS, "is_fraud")
     with_customer = _add_entity_windows(base, customer_windows(config), partitions)
     with_terminal = _add_entity_windows(with_customer, terminal_windows(config), partitions, days)
+    # The session time zone is UTC: the wall-clock time of the business zone, for the flags.
+    local = F.col("tx_ts") if time_zone == "UTC" else F.from_utc_timestamp("tx_ts", time_zone)
     calendar = with_terminal.withColumns(
         {
-            # dayofweek: 1 = Sunday ... 7 = Saturday; the session time zone is UTC.
-            "tx_during_weekend": F.dayofweek("tx_ts").isin(1, 7).cast("int"),
-            "tx_during_night": (F.hour("tx_ts") <= 6).cast("int"),
+            # dayofweek: 1 = Sunday ... 7 = Saturday.
+            "tx_during_weekend": F.dayofweek(local).isin(1, 7).cast("int"),
+            "tx_during_night": (F.hour(local) <= 6).cast("int"),
         }
     )
     return calendar.select(*TRANSACTION_KEYS, *windowed_feature_columns(config))

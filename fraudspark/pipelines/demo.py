@@ -3,7 +3,7 @@
 Generate payments (amounts drift x1.5 on the last ``drift_days``), ingest and featurise all but
 the last ``nights`` days, build a training set of the ``training_days`` before the nights,
 train and register a RaPP scorer, (long version only) run the small oversampling leaderboard,
-oversample the training set, train and register the classifier, then run the last days as
+oversample the training set, train and register the classifier (XGBoost), then run the last days as
 nightly runs (ingest, features, score, monitor, maintain). The result holds what the tour shows:
 the tables with their counts, the last night's top alerts with their reasons, the drift, the
 report path and an example query. Each step reports ``[elapsed s] title`` to ``progress``.
@@ -27,6 +27,7 @@ from fraudspark.config import Config
 from fraudspark.evaluation.protocol import ProtocolWindow
 from fraudspark.lakehouse.io import read_table, table_exists
 from fraudspark.lakehouse.tables import ALL_TABLES, RETRAIN_HINTS, qualified_name
+from fraudspark.models.classifiers.gbt import GbtParams
 from fraudspark.models.classifiers.mlp import ClassifierConfig
 from fraudspark.models.training import TrainingConfig
 from fraudspark.pipelines.evaluate import evaluate_oversampling, write_evaluations
@@ -38,7 +39,7 @@ from fraudspark.pipelines.score import alert_reasons
 from fraudspark.pipelines.train import register_classifier, train_classifier, train_scorer
 from fraudspark.pipelines.training_sets import build_training_set
 from fraudspark.registry import (
-    CLASSIFIER_MODEL_NAME,
+    CLASSIFIER_MODEL_NAMES,
     MODEL_NAMES,
     champion_version,
     has_champion,
@@ -81,6 +82,8 @@ class DemoSettings:
     training_days: int = 14  # the scorer, the oversampler and the classifier train on these
     scorer_epochs: int = 5
     gan_method: str = "wgan-gp"
+    # XGBoost: the best classifier of bench/detection.py on the Handbook-like preset.
+    classifier_kind: str = "gbt"
     gan_steps: int = 200  # generator updates (config oversampling.steps is the full length)
     leaderboard_methods: tuple[str, ...] = ()
     seed: int = 1
@@ -100,6 +103,11 @@ class DemoSettings:
         )
 
     def __post_init__(self) -> None:
+        if self.classifier_kind not in CLASSIFIER_MODEL_NAMES:
+            raise ValueError(
+                f"unknown classifier kind {self.classifier_kind!r}: "
+                f"one of {list(CLASSIFIER_MODEL_NAMES)}"
+            )
         if self.nights < 1 or not 0 <= self.drift_days <= self.nights:
             raise ValueError(f"need 1 <= nights and 0 <= drift_days <= nights, got {self}")
         if self.days < self.nights + self.training_days:
@@ -229,9 +237,10 @@ def run_demo(
         f"oversample {TRAINING_SET!r} with {settings.gan_method} to {ratio:.2f} frauds per "
         "normal row, train the classifier"
     )
-    if has_champion(config, CLASSIFIER_MODEL_NAME):
-        version = champion_version(config, CLASSIFIER_MODEL_NAME)
-        done(f"{CLASSIFIER_MODEL_NAME} is registered already: champion is version {version}")
+    classifier_name = CLASSIFIER_MODEL_NAMES[settings.classifier_kind]
+    if has_champion(config, classifier_name):
+        version = champion_version(config, classifier_name)
+        done(f"{classifier_name} is registered already: champion is version {version}")
     else:
         report = oversample_training_set(
             spark, config, TRAINING_SET, settings.gan_method,
@@ -243,10 +252,12 @@ def run_demo(
             config,
             TRAINING_SET,
             settings.gan_method,
+            kind=settings.classifier_kind,
             training=ClassifierConfig(seed=settings.seed),
+            gbt=GbtParams(seed=settings.seed),
         )
         version = register_classifier(config, classifier)
-        done(f"registered {CLASSIFIER_MODEL_NAME}/{version}: {classifier.summary()}")
+        done(f"registered {classifier_name}/{version}: {classifier.summary()}")
 
     tell(
         f"nightly runs {first_night} .. {last_day} with maintenance "

@@ -84,7 +84,10 @@ def compute_features(
         read = transactions.count()
         with tuned_session(spark, config.features):
             windowed = windowed_features(
-                transactions, config.features, feature_partitions(spark, read)
+                transactions,
+                config.features,
+                feature_partitions(spark, read),
+                time_zone=config.ingest.business_time_zone,
             )
             overwrite_table(spark, config, FEATURES_WINDOWED, windowed)
             overwrite_table(
@@ -99,7 +102,11 @@ def compute_features(
     read = history.count()
     with tuned_session(spark, config.features):
         windowed = windowed_features(
-            history, config.features, feature_partitions(spark, read), (start, end)
+            history,
+            config.features,
+            feature_partitions(spark, read),
+            (start, end),
+            time_zone=config.ingest.business_time_zone,
         )
         replace_partitions(
             spark, config, FEATURES_WINDOWED, windowed, _between("tx_date", start, end)
