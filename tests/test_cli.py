@@ -123,3 +123,15 @@ def test_the_module_entry_point_exits_1_without_a_traceback(tmp_path: Path) -> N
         f"fraudspark promote: error: {missing}: cannot read configuration: "
         "No such file or directory\n"
     )
+
+
+def test_sql_registers_only_the_tables_its_query_names() -> None:
+    from fraudspark.cli.sql import tables_named
+
+    assert tables_named("SELECT count(*) FROM fraud.Transactions t JOIN fraud.scores s") == [
+        "transactions",
+        "scores",
+    ]
+    # A word that only contains a table name is not the table; no table named: all of them.
+    assert tables_named("SELECT 1 AS transactions_seen") is None
+    assert tables_named("SHOW TABLES IN fraud") is None

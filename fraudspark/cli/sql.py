@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 
 from fraudspark.cli.common import job_config, job_parser, job_session
+from fraudspark.lakehouse.io import register_tables
+from fraudspark.lakehouse.tables import ALL_TABLES
+
+
+def tables_named(query: str) -> list[str] | None:
+    """The fraud tables a query names (as words, any case); None when it names none (``SHOW
+    TABLES``, ...), and then every table is registered. Registering loads a table's Delta log:
+    a query on one table should not pay for fifteen."""
+    words = {word.lower() for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", query)}
+    named = [table.name for table in ALL_TABLES if table.name.lower() in words]
+    return named or None
 
 
 def write_result(result: DataFrame, output: str) -> None:
@@ -26,7 +38,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     args = parser.parse_args(argv)
     config = job_config(args)
-    spark = job_session(config, catalog=True)
+    spark = job_session(config)
+    register_tables(spark, config, tables_named(args.query))
     result = spark.sql(args.query)
     if args.output:
         write_result(result, args.output)

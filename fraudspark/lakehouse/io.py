@@ -10,6 +10,7 @@ keep in step.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -80,9 +81,11 @@ def _session_key(spark: SparkSession) -> int:
     return int(spark._jsparkSession.hashCode())
 
 
-def register_tables(spark: SparkSession, config: Config) -> int:
-    """Create the database and register every table that exists under the lakehouse root;
-    return how many tables are registered.
+def register_tables(
+    spark: SparkSession, config: Config, names: Collection[str] | None = None
+) -> int:
+    """Create the database and register every table that exists under the lakehouse root
+    (only those in ``names``, when given); return how many tables are registered.
 
     A table this session already registered at the same location (and still in the catalog)
     is left as it is: each registration loads the table's Delta log.
@@ -93,6 +96,8 @@ def register_tables(spark: SparkSession, config: Config) -> int:
     known = _REGISTERED.get(_session_key(spark), {})
     count = 0
     for table in ALL_TABLES:
+        if names is not None and table.name not in names:
+            continue
         if not _has_commits(spark, config, table):
             continue
         count += 1
