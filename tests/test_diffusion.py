@@ -192,6 +192,7 @@ def test_registered_as_diffusion() -> None:
     assert isinstance(sampler, DiffusionOversampler) and sampler.steps == 5
 
 
+@pytest.mark.slow
 def test_spark_sampling_equals_in_process_sampling(spark: SparkSession) -> None:
     sampler = trained()
     generator = sampler.generator_

@@ -178,6 +178,7 @@ def test_reingest_is_idempotent_and_reconciles(
     assert spark.sql("DESCRIBE HISTORY fraud.transactions").count() == versions_before
 
 
+@pytest.mark.slow
 def test_conflicting_row_against_the_table_is_quarantined(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:

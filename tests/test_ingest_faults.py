@@ -76,6 +76,7 @@ def test_integral_float_ids_are_integers_and_others_quarantined(
     ]
 
 
+@pytest.mark.slow
 def test_csv_row_with_a_field_too_many_or_too_few_is_quarantined_whole(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:
@@ -93,6 +94,7 @@ def test_csv_row_with_a_field_too_many_or_too_few_is_quarantined_whole(
     assert read_table(spark, config, TRANSACTIONS).where("tx_amount != 3.5").count() == 0
 
 
+@pytest.mark.slow
 def test_truncated_json_line_keeps_its_original_text(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:

@@ -49,6 +49,7 @@ def test_shipped_mappings_load(base_config: Config) -> None:
     assert (sparkov.options["sep"], sparkov.card_number_columns) == ("|", ["cc_num"])
 
 
+@pytest.mark.slow
 def test_contract_mapping_and_format_together_is_an_error(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:
@@ -138,6 +139,7 @@ def test_card_columns_without_a_key_is_a_clear_error(
         ).collect()
 
 
+@pytest.mark.slow
 def test_business_day_in_a_zone_far_from_utc(
     spark: SparkSession, config: Config, tmp_path: Path
 ) -> None:

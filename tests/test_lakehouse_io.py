@@ -61,6 +61,7 @@ def test_ensure_table_creates_an_empty_partitioned_table_once(
         ensure_table(spark, config, Table(name="io_free", keys=("id",)))
 
 
+@pytest.mark.slow
 def test_merge_insert_new_adds_new_keys_and_never_changes_existing_ones(
     spark: SparkSession, config: Config
 ) -> None:
@@ -91,6 +92,7 @@ def test_merge_insert_new_extra_condition_narrows_the_match(
     assert_rows_equal(table(spark, config), COLUMNS, [(1, "a", 1.0), (1, "b", 5.0)])
 
 
+@pytest.mark.slow
 def test_upsert_replaces_matching_keys_and_inserts_new_ones(
     spark: SparkSession, config: Config
 ) -> None:
@@ -113,6 +115,7 @@ def test_upsert_replaces_matching_keys_and_inserts_new_ones(
     )
 
 
+@pytest.mark.slow
 def test_replace_partitions_replaces_only_the_predicates_rows(
     spark: SparkSession, config: Config
 ) -> None:
@@ -144,6 +147,7 @@ def test_replace_partitions_refuses_rows_outside_the_predicate(
     assert_rows_equal(table(spark, config), COLUMNS, [(1, "a", 1.0)])
 
 
+@pytest.mark.slow
 def test_overwrite_table_replaces_rows_and_schema_and_keeps_history(
     spark: SparkSession, config: Config
 ) -> None:

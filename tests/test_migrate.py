@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
@@ -108,6 +109,7 @@ OLD_EVALUATION = (
 )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_migrate_renames_the_evaluation_fingerprint(spark: SparkSession, config: Config) -> None:
     old_schema = _evaluations_before_ratio("model", "model_version")
     spark.createDataFrame([OLD_EVALUATION], old_schema).write.format("delta").save(
@@ -125,6 +127,7 @@ def test_migrate_renames_the_evaluation_fingerprint(spark: SparkSession, config:
     assert (migrated["model_name"], migrated["model_fingerprint"]) == ("ae", "sha256:ab")
 
 
+@pytest.mark.slow
 def test_migrate_adds_the_ratio_and_quality_columns_as_nulls(
     spark: SparkSession, config: Config
 ) -> None:
