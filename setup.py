@@ -23,6 +23,7 @@ ML = [
     "imbalanced-learn>=0.13",
     "matplotlib>=3.8",
     "scipy>=1.11",
+    "threadpoolctl>=3.1",  # one OpenMP thread for small scikit-learn fits (oversampling/quality.py)
     # Gradient-boosted classifier (models/classifiers/gbt.py): native JSON model, TreeSHAP.
     "xgboost>=3,<4",
 ]
