@@ -92,7 +92,8 @@ def _weekday(rows: DataFrame) -> Column:
 def _reference(
     spark: SparkSession, config: Config, registered: RegisteredModel, features: list[str]
 ) -> pd.DataFrame:
-    """A sample of the model's training rows, as trained on, with their in-process scores.
+    """A sample of the model's training-window rows (:func:`training_rows`), with their in-process
+    scores.
 
     Columns: ``features`` (float), ``weekday`` (Spark's dayofweek, NaN when the rows carry no
     date), then ``score``, ``is_alert``, ``top_features``, ``top_feature_shares``.
