@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from fraudspark.config import Config, load_config
 from fraudspark.models.training import one_torch_thread as _one_torch_thread
 from fraudspark.session import build_spark
+from tests.jvm import SPARK_EXTRA
 
 REPO = Path(__file__).resolve().parent.parent
 # Timestamps collected from Spark are naive local times: make local time UTC, like the session.
@@ -59,11 +60,7 @@ def session_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def base_config(session_lakehouse: Path) -> Config:
     config = load_config(REPO / "conf" / "local.yaml", lakehouse=str(session_lakehouse))
-    # The test JVM lives minutes on tiny data: the client compiler alone (no C2) and the serial
-    # collector halve a cold MERGE (measured: four upserts 43 s -> 19 s on 2 cores). Execution
-    # paths are unchanged (whole-stage codegen stays on, as in production).
-    jvm = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-    extra = {**config.spark.extra, "spark.driver.extraJavaOptions": jvm}
+    extra = {**config.spark.extra, **SPARK_EXTRA}  # see tests/jvm.py
     spark = config.spark.model_copy(
         update={"master": "local[2]", "shuffle_partitions": 4, "extra": extra}
     )

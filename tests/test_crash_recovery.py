@@ -24,6 +24,7 @@ from fraudspark.lakehouse.lock import LOCK_NAME
 from fraudspark.lakehouse.tables import FEATURES_WINDOWED, table_path
 from fraudspark.pipelines.nightly import NightInputs, day_source, last_statuses, run_night
 from fraudspark.simulate.generator import generate_transactions, write_raw
+from tests.jvm import SPARK_EXTRA
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +66,12 @@ def night_process(config: Config, source: str, directory: Path) -> subprocess.Po
     conf.write_text(
         yaml.safe_dump(
             {
-                "spark": {"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "1g"},
+                "spark": {
+                    "master": "local[2]",
+                    "shuffle_partitions": 4,
+                    "driver_memory": "1g",
+                    "extra": SPARK_EXTRA,
+                },
                 "lakehouse": {"root": config.lakehouse_root},
                 "monitoring": {"reports_dir": str(directory / "reports")},
                 "nightly": {"lock_settle_seconds": 0},

@@ -18,6 +18,7 @@ from fraudspark.config import Config
 from fraudspark.lakehouse.checksum import table_checksum
 from fraudspark.pipelines.nightly import NightInputs, day_source, run_night
 from fraudspark.simulate.generator import generate_transactions, write_raw
+from tests.jvm import SPARK_EXTRA
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,12 @@ def test_nights_started_together_run_one_at_a_time_in_date_order(
     conf.write_text(
         yaml.safe_dump(
             {
-                "spark": {"master": "local[1]", "shuffle_partitions": 2, "driver_memory": "1g"},
+                "spark": {
+                    "master": "local[1]",
+                    "shuffle_partitions": 2,
+                    "driver_memory": "1g",
+                    "extra": SPARK_EXTRA,
+                },
                 "lakehouse": {"root": config.lakehouse_root},
                 "monitoring": {"reports_dir": str(tmp_path / "reports")},
                 # The lock is taken once each process's JVM is up: on a loaded machine the
