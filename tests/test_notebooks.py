@@ -239,12 +239,15 @@ def check_monitoring(namespace: dict[str, Any], world: World) -> None:
     assert namespace["results"][0].model == "fraud-rapp"  # RaPP leads the report
     assert (world.reports / str(LAST_INGESTED) / "index.html").exists()
     assert (world.reports / str(NIGHT) / "index.html").exists()
-    assert namespace["steps"] == ["ingest", "labels", "features", "score", "monitor"]
+    steps = ["ingest", "labels", "features", "score", "monitor", "maintain"]
+    assert namespace["steps"] == steps
     statuses = {
         row["step"]: row["status"]
         for row in spark.sql(f"SELECT * FROM fraud.runs WHERE run_date = '{NIGHT}'").collect()
     }
-    assert {statuses[step] for step in namespace["steps"]} == {"succeeded"}
+    # Maintenance is off by default (nightly.maintain): recorded as skipped.
+    assert {statuses[step] for step in steps[:-1]} == {"succeeded"}
+    assert statuses["maintain"] == "skipped"
     # The night's raw files, read apart: every row ingested, and scored by the champion.
     night = spark.read.parquet(str(world.nights / f"day={NIGHT}"))
     ingested = spark.sql(f"SELECT tx_id FROM fraud.transactions WHERE tx_date = '{NIGHT}'")
@@ -257,13 +260,13 @@ def check_monitoring(namespace: dict[str, Any], world: World) -> None:
     assert {row["monitor_date"] for row in monitored} == {LAST_INGESTED, NIGHT}
     hint = spark.sql(
         f"SELECT drifted_features FROM fraud.retrain_hints "
-        f"WHERE monitor_date = '{NIGHT}' AND model = 'fraud-rapp'"
+        f"WHERE monitor_date = '{NIGHT}' AND model_name = 'fraud-rapp'"
     ).first()
     assert hint is not None and "tx_amount" in hint["drifted_features"]  # amounts x1.5
     # ... and the amounts' drift flag is set on the night, not on the day before it.
     amount = spark.sql(
         "SELECT monitor_date, max(CAST(drifted AS INT)) AS drifted FROM fraud.drift "
-        "WHERE model = 'fraud-rapp' AND feature = 'tx_amount' AND window_days = 1 "
+        "WHERE model_name = 'fraud-rapp' AND feature = 'tx_amount' AND window_days = 1 "
         "GROUP BY monitor_date"
     ).collect()
     assert {row["monitor_date"]: row["drifted"] for row in amount} == {LAST_INGESTED: 0, NIGHT: 1}
