@@ -91,8 +91,8 @@ for report in reports.values():
 
 from fraudspark.evaluation.leaderboard import oversampling_leaderboard
 
-leaderboard = oversampling_leaderboard(spark, config, training_set)
-print(leaderboard.round(3).to_string())
+quality = oversampling_leaderboard(spark, config, training_set)
+print(quality.round(3).to_string())
 
 # COMMAND ----------
 

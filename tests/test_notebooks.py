@@ -202,7 +202,7 @@ def check_scoring_and_rapp(namespace: dict[str, Any], world: World) -> None:
 
 def check_gan_oversampling(namespace: dict[str, Any], world: World) -> None:
     spark, training_set = namespace["spark"], namespace["training_set"]
-    assert set(namespace["leaderboard"].index) == {"smote", "wgan-gp", "diffusion"}
+    assert set(namespace["quality"].index) == {"smote", "wgan-gp", "diffusion"}
     augmented = read_table(spark, world.config, AUGMENTED_TRAINING_SETS).where(
         f"training_set = '{training_set}'"
     )
