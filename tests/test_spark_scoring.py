@@ -255,7 +255,8 @@ def test_commands_train_register_score_and_promote(
     promoted = capsys.readouterr().out.splitlines()[-1]
     assert promoted == f"fraud-ae@champion: version {champion} -> {second}"
     assert champion_version(store, "fraud-ae") == second
+    # The champion may be a version an earlier test in this module scored other days with.
     scored = read_table(spark, store, SCORES).where(
-        f"model_name = 'fraud-ae' AND model_version = {champion}"
+        f"model_name = 'fraud-ae' AND model_version = {champion} AND tx_date = '2025-02-03'"
     )
     assert scored.count() == n
