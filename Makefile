@@ -28,14 +28,21 @@ lock: ## pin setup.py's ranges to exact versions in requirements.lock (uv pip co
 	$(BIN)/uv pip compile setup.py --extra ml --extra dev --python-version 3.11 \
 		--annotation-style line -o requirements.lock $(LOCK_FLAGS)
 
+# Two test processes (pytest-xdist), each module in one of them; then, one at a time, the tests
+# marked `solo` that start Spark processes of their own. TEST_WORKERS=0 runs all in one process.
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadfile
+
 test: setup ## the test suite (slow end-to-end tests included; tests/not_yet_verified.txt left out)
-	$(BIN)/pytest -q -m "not unverified"
+	$(BIN)/pytest -q $(XDIST) -m "not solo and not unverified"
+	$(BIN)/pytest -q -m "solo and not unverified"
 
 test-fast: setup ## the suite without the tests marked slow (and the not yet verified ones)
-	$(BIN)/pytest -q -m "not slow and not unverified"
+	$(BIN)/pytest -q $(XDIST) -m "not slow and not unverified"
 
 test-all: setup ## every test, those listed in tests/not_yet_verified.txt too
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(XDIST) -m "not solo"
+	$(BIN)/pytest -q -m solo
 
 demo: setup ## the short end-to-end demo (a few minutes; `fraudspark demo --full` is the long one)
 	$(BIN)/fraudspark demo

@@ -29,6 +29,7 @@ ML = [
 ]
 DEV = [
     "pytest>=8",
+    "pytest-xdist>=3.5",  # `make test`: two test processes, one Spark driver each
     "ruff>=0.6",
     "mypy>=1.10",
     "duckdb>=1.1",

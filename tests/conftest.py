@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from fraudspark.config import Config, load_config
 from fraudspark.models.training import one_torch_thread as _one_torch_thread
-from fraudspark.session import build_spark
+from fraudspark.session import build_spark, cached_jars, jars_folder
 from tests.jvm import SPARK_EXTRA
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,9 +30,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: end-to-end test taking tens of seconds")
     config.addinivalue_line(
         "markers",
+        "solo: starts its own Spark processes (a cluster, several drivers) with timing bounds; "
+        "`make test` runs these after the parallel part, one at a time",
+    )
+    config.addinivalue_line(
+        "markers",
         "unverified: listed in tests/not_yet_verified.txt: not yet seen passing on the "
         "development machine; `make test` leaves it out, `make test-all` runs it",
     )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist, resolve Delta's jars once before the workers start their Spark
+    drivers together: two Ivy resolutions into one cache at a time are not safe, and a fresh
+    machine has no jars yet. Later runs find the jars kept and start nothing here."""
+    options = session.config
+    if hasattr(options, "workerinput") or not options.getoption("numprocesses", default=None):
+        return
+    config = load_config(REPO / "conf" / "local.yaml")
+    if jars_folder(config) is not None and cached_jars(jars_folder(config)) is None:
+        build_spark(config, register=False).stop()
 
 
 # Tests not yet seen passing here, one node id a line ("#" starts a comment).

@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from tests.cluster import REPO, StandaloneCluster, master_state
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.solo]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from fraudspark.pipelines.nightly import NightInputs, run_night
 from fraudspark.simulate.generator import generate_transactions, write_raw
 from tests.cluster import REPO, StandaloneCluster, build_dist, master_state, worker_python
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.solo]
 
 START = date(2025, 1, 1)
 NIGHT = date(2025, 1, 10)

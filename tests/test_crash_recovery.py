@@ -26,7 +26,7 @@ from fraudspark.pipelines.nightly import NightInputs, day_source, last_statuses,
 from fraudspark.simulate.generator import generate_transactions, write_raw
 from tests.jvm import SPARK_EXTRA
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.solo]
 
 REPO = Path(__file__).resolve().parent.parent
 START = date(2025, 1, 1)

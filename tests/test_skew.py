@@ -34,7 +34,7 @@ from fraudspark.lakehouse.tables import FEATURES_WINDOWED, TRANSACTIONS, table_p
 from fraudspark.simulate.generator import HOT_TERMINAL_ID, generate_transactions
 from tests.duckdb_reference import compare, duckdb_windowed_query
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.solo]
 
 REPO = Path(__file__).resolve().parent.parent
 HOT_SHARE = 0.2
