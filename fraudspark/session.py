@@ -15,6 +15,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -157,3 +159,20 @@ def build_spark(config: Config, register: bool = True) -> SparkSession:
         time.perf_counter() - started,
     )
     return spark
+
+
+@contextmanager
+def spark_settings(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set these session settings (``spark.conf``) inside the block; afterwards restore each
+    one's previous value, or unset it if it had none."""
+    previous: dict[str, str | None] = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)

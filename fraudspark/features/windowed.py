@@ -29,6 +29,7 @@ from fraudspark.features.definitions import (
     terminal_windows,
     windowed_feature_columns,
 )
+from fraudspark.session import spark_settings
 
 # Amounts are summed as integers of 1e-6 currency units (payments have 2-3 decimals).
 AMOUNT_SCALE = 1_000_000
@@ -281,15 +282,5 @@ def session_settings(config: FeatureConfig) -> dict[str, str]:
 @contextmanager
 def tuned_session(spark: SparkSession, config: FeatureConfig) -> Iterator[None]:
     """Apply :func:`session_settings` inside the block; restore the previous values after."""
-    settings = session_settings(config)
-    previous: dict[str, str | None] = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
+    with spark_settings(spark, session_settings(config)):
         yield
-    finally:
-        for key, old in previous.items():
-            if old is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, old)
