@@ -196,13 +196,15 @@ class FeatureConfig(_Strict):
 
 
 class DriftThresholdConfig(_Strict):
-    """A value strictly above its threshold is drift (see fraudspark.monitoring.drift)."""
+    """A value strictly above its threshold is drift when the two-sample test behind it has a
+    p-value of at most ``significance`` (see fraudspark.monitoring.drift; 1 turns it off)."""
 
     psi: float = Field(default=0.2, gt=0)
     js: float = Field(default=0.1, gt=0)
     ks: float = Field(default=0.1, gt=0)
     linf: float = Field(default=0.1, gt=0)
     missing_share: float = Field(default=0.05, gt=0)
+    significance: float = Field(default=0.01, gt=0, le=1)
 
 
 class MonitoringConfig(_Strict):

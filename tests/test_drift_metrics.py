@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import ks_2samp
 
 from fraudspark.monitoring.drift import (
     EMPTY_BIN_SHARE,
@@ -14,6 +15,7 @@ from fraudspark.monitoring.drift import (
     RetrainHint,
     drift_summary,
     feature_drift,
+    homogeneity_p_value,
     jensen_shannon_distance,
     kolmogorov_smirnov,
     linf_distance,
@@ -102,14 +104,29 @@ def test_metrics_reject_missing_values() -> None:
         population_stability_index([1.0, np.nan], [1.0, 2.0])
 
 
+def yates_p_value(a: int, b: int, c: int, d: int) -> float:
+    """The chi-square test's p-value on the 2 x 2 table [[a, b], [c, d]] with Yates' correction,
+    by the textbook formula: chi2 = N (max(0, |ad - bc| - N/2))^2 / (row and column sums),
+    and P(chi2 with 1 degree of freedom > x) = erfc(sqrt(x / 2))."""
+    n = a + b + c + d
+    chi2 = n * max(0.0, abs(a * d - b * c) - n / 2) ** 2 / ((a + b) * (c + d) * (a + c) * (b + d))
+    return math.erfc(math.sqrt(chi2 / 2))
+
+
 def test_feature_drift_rows_on_a_small_frame() -> None:
     reference = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0], "night": [0, 0, 0, 1]})
     current = pd.DataFrame({"amount": [1.0, 2.0, 1.0, np.nan], "night": [0, 1, 1, np.nan]})
-    drift = feature_drift(reference, current, ["amount", "night"], ["night"], bins=2)
+    # The significance test off (1.0): every value past its threshold is drift.
+    ungated = DriftThresholds(significance=1.0)
+    drift = feature_drift(reference, current, ["amount", "night"], ["night"], ungated, bins=2)
     # amount without its NaN is 1, 2, 1: shares 1.0, 0 on bins split at 2.5.
     # PSI = (1 - 0.5) ln 2 + (1e-4 - 0.5) ln(1e-4 / 0.5); KS: CDF gap 1 - 0.5 at x = 2.
     psi = 0.5 * math.log(2) + (1e-4 - 0.5) * math.log(1e-4 / 0.5)
     js = math.sqrt((0.5 * math.log2(0.5 / 0.75) + 0.5 * math.log2(2) + math.log2(4 / 3)) / 2)
+    # Counts per bin 2, 2 vs 3, 0; night's values 0, 1: 3, 1 vs 1, 2; missing vs present 0, 4
+    # vs 1, 3 (its Yates-corrected statistic is 0).
+    binned, night = yates_p_value(2, 2, 3, 0), yates_p_value(3, 1, 1, 2)
+    ks = ks_2samp([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 1.0]).pvalue  # scipy's KS test, as documented
     expected = pd.DataFrame(
         {
             "feature": ["amount"] * 4 + ["night"] * 2,
@@ -117,10 +134,76 @@ def test_feature_drift_rows_on_a_small_frame() -> None:
             # night without its NaN is 0, 1, 1: share of 1 is 2/3 vs 1/4.
             "value": [psi, js, 0.5, 0.25, 2 / 3 - 1 / 4, 0.25],
             "threshold": [0.2, 0.1, 0.1, 0.05, 0.1, 0.05],
+            "p_value": [binned, binned, ks, 1.0, night, 1.0],
             "drifted": [True] * 6,
         }
     )
     pd.testing.assert_frame_equal(drift, expected)
+    # With the default significance (0.01) four rows and three rows differ by chance alone.
+    gated = feature_drift(reference, current, ["amount", "night"], ["night"], bins=2)
+    pd.testing.assert_frame_equal(gated, expected.assign(drifted=False))
+
+
+def test_homogeneity_p_value_matches_the_textbook_test() -> None:
+    # 50 of 100 vs 65 of 100: chi2 = 200 (1500 - 100)^2 / (100 * 100 * 115 * 85) = 4.0102.
+    assert homogeneity_p_value([50, 50], [65, 35]) == pytest.approx(yates_p_value(50, 50, 65, 35))
+    assert yates_p_value(50, 50, 65, 35) == pytest.approx(0.0452, abs=1e-4)
+    # Without correction (k > 2): chi2 = sum (O - E)^2 / E over the 2 x 3 table, 2 degrees of
+    # freedom, whose survival function is exp(-x / 2).
+    observed = np.array([[10, 20, 30], [20, 20, 20]])
+    expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0) / observed.sum()
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    assert homogeneity_p_value(*observed) == pytest.approx(math.exp(-chi2 / 2))
+    # A category empty on both sides is dropped; one category left: nothing can differ.
+    assert homogeneity_p_value([10, 0, 30], [20, 0, 20]) == pytest.approx(
+        yates_p_value(10, 30, 20, 20)
+    )
+    assert homogeneity_p_value([5, 0], [7, 0]) == 1.0
+
+
+def test_a_shift_past_its_threshold_on_too_few_rows_is_not_drift() -> None:
+    # The weekend share moves 50% -> 65% (L-inf 0.15 > 0.1) on 100 rows each: p = 0.045.
+    reference = pd.DataFrame({"weekend": [1] * 50 + [0] * 50})
+    current = pd.DataFrame({"weekend": [1] * 65 + [0] * 35})
+    drift = feature_drift(reference, current, ["weekend"], ["weekend"])
+    linf = drift.set_index("metric").loc["linf"]
+    assert linf["value"] == pytest.approx(0.15) and linf["p_value"] == pytest.approx(0.0452, 1e-3)
+    assert not linf["drifted"]  # at the default significance, 0.01
+    at_five_percent = DriftThresholds(significance=0.05)
+    drift = feature_drift(reference, current, ["weekend"], ["weekend"], at_five_percent)
+    assert drift.set_index("metric").loc["linf", "drifted"]
+
+
+def test_sampling_noise_of_small_days_raises_no_alarm_where_thresholds_alone_do() -> None:
+    # Thirty days of 300 payments from the training distribution, a 1% alert rate held to an
+    # L-inf threshold of 0.005: chance alone moves a small day's metrics past the thresholds.
+    def payments(seed: int, rows: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        frame = _payments(seed).head(rows)
+        return frame.assign(alert=(rng.random(rows) < 0.01).astype(int))
+
+    reference = payments(0, 5000)
+    columns, binary = [*FEATURES, "alert"], [*BINARY, "alert"]
+    per_feature = {"alert": {"linf": 0.005}}
+    days = [payments(seed, 300) for seed in range(1, 31)]
+    alarms = {
+        significance: sum(
+            feature_drift(reference, day, columns, binary, thresholds)["drifted"].any()
+            for day in days
+        )
+        for significance, thresholds in [
+            (1.0, DriftThresholds(per_feature=per_feature, significance=1.0)),
+            (0.01, DriftThresholds(per_feature=per_feature)),
+        ]
+    }
+    assert alarms[1.0] >= 10  # thresholds alone: a false alarm on a third of the days or more
+    assert alarms[0.01] == 0
+    # ... and a real shift on a small day is still caught: amounts up by one standard deviation.
+    shifted = days[0].assign(amount=days[0]["amount"] + 1.0)
+    drift = feature_drift(
+        reference, shifted, columns, binary, DriftThresholds(per_feature=per_feature)
+    )
+    assert _drifted_features(drift) == {"amount": {"psi", "js", "ks"}}
 
 
 def _payments(seed: int, amount_mean: float = 0.0, weekend_share: float = 0.3) -> pd.DataFrame:
@@ -181,6 +264,7 @@ def test_retrain_hint_names_drifted_features_worst_first() -> None:
         "metric": "retrain_hint",
         "value": 5.0,
         "threshold": 1.0,
+        "p_value": pytest.approx(float("nan"), nan_ok=True),
         "drifted": True,
     }
     assert drift_summary(drift)[["feature", "metric"]].values.tolist() == [
@@ -196,13 +280,19 @@ def test_per_feature_threshold_overrides_the_default() -> None:
     assert thresholds.threshold("weekend", "linf") == 0.1
     reference = pd.DataFrame({"alert": [1] + [0] * 99})
     current = pd.DataFrame({"alert": [1, 1] + [0] * 98})
-    drift = feature_drift(reference, current, ["alert"], ["alert"], thresholds)
+    # 1 alert in 100 vs 2 in 100 is no evidence of change: the significance test is off here.
+    ungated = DriftThresholds(per_feature={"alert": {"linf": 0.005}}, significance=1.0)
+    drift = feature_drift(reference, current, ["alert"], ["alert"], ungated)
     assert drift["drifted"].tolist() == [True, False]
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [({"psi": 0.0}, "psi must be positive"), ({"per_feature": {"x": {"p": 1.0}}}, "unknown")],
+    [
+        ({"psi": 0.0}, "psi must be positive"),
+        ({"per_feature": {"x": {"p": 1.0}}}, "unknown"),
+        ({"significance": 0.0}, r"significance must be in \(0, 1\]"),
+    ],
 )
 def test_bad_thresholds_are_rejected(arguments: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

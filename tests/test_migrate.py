@@ -56,11 +56,12 @@ def test_migrate_renames_the_model_columns_and_keeps_every_value(
     report = migrate(spark, config)
 
     assert report.renamed == ("drift.model -> model_name",)
+    assert report.added == ("drift.p_value",)  # null: no test was kept for old rows
     migrated = read_table(spark, config, DRIFT)
     assert DRIFT.schema is not None and migrated.columns == DRIFT.schema.names
     assert sorted(tuple(row) for row in migrated.collect()) == [
-        (date(2025, 3, 30), "fraud-rapp", 1, 1, "tx_amount", "psi", 0.31, 0.2, True),
-        (date(2025, 3, 31), "fraud-classifier", 2, 7, "term_risk_7d", "ks", 0.05, 0.1, False),
+        (date(2025, 3, 30), "fraud-rapp", 1, 1, "tx_amount", "psi", 0.31, 0.2, None, True),
+        (date(2025, 3, 31), "fraud-classifier", 2, 7, "term_risk_7d", "ks", 0.05, 0.1, None, False),
     ]
 
 

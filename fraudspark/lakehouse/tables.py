@@ -270,6 +270,9 @@ DRIFT = Table(
             T.StructField("metric", T.StringType(), False),
             T.StructField("value", T.DoubleType(), True),
             T.StructField("threshold", T.DoubleType(), False),
+            # The two-sample test's p-value behind `drifted` (fraudspark.monitoring.drift); null
+            # for rows with no test (importance shifts, retrain hints) and rows written before.
+            T.StructField("p_value", T.DoubleType(), True),
             T.StructField("drifted", T.BooleanType(), False),
         ]
     ),

@@ -21,7 +21,17 @@ Default thresholds are the usual rules of thumb, meant to be overridden from con
   a far smaller L∞ threshold than 0.1).
 
 The metrics are noisy on small samples: an unchanged feature scores PSI ≈ (bins − 1)(1/n + 1/m)
-on n reference and m current rows, about 0.004 for 10 bins and 5000 rows each, but 0.2 for 100.
+on n reference and m current rows, about 0.004 for 10 bins and 5000 rows each, but 0.2 for 100;
+a 1% alert rate on a day of 300 rows moves by ±0.6 points from chance alone. So a metric flags
+drift only when its value is past its threshold **and** the difference is significant at level
+``significance`` (default 0.01) by a two-sample test on the same data: the chi-square test of
+homogeneity of the binned counts for PSI and JS, of the value counts for L∞ and of the
+missing/present counts for ``missing_share`` (``scipy.stats.chi2_contingency``, Yates'
+correction on 2×2 tables), and the KS test's own p-value (``scipy.stats.ks_2samp``). On tens of
+thousands of rows every shift past a threshold is significant and the thresholds decide; on a
+small day the test keeps sampling noise from raising alarms. (Evidently makes the same split by
+sample size: a statistical test on small samples, a distance on large ones.) The p-value is kept
+beside each value.
 """
 
 from __future__ import annotations
@@ -33,17 +43,18 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import ks_2samp
+from scipy.stats import chi2_contingency, ks_2samp
 
 # Share given to an empty bin in the PSI, whose ln(c / r) is infinite otherwise.
 EMPTY_BIN_SHARE = 1e-4
 METRICS = ("psi", "js", "ks", "linf", "missing_share")
-DRIFT_COLUMNS = ("feature", "metric", "value", "threshold", "drifted")
+DRIFT_COLUMNS = ("feature", "metric", "value", "threshold", "p_value", "drifted")
 
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """A drift alarm per metric: a value strictly above its threshold is drift.
+    """A drift alarm per metric: a value strictly above its threshold is drift, when the
+    difference's p-value is at most ``significance`` (1.0 turns that test off).
 
     ``per_feature`` overrides a metric's threshold for one column, as in
     ``{"alert": {"linf": 0.005}}``.
@@ -55,6 +66,7 @@ class DriftThresholds:
     linf: float = 0.1
     missing_share: float = 0.05
     per_feature: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    significance: float = 0.01
 
     def __post_init__(self) -> None:
         checks = [(metric, getattr(self, metric)) for metric in METRICS]
@@ -66,6 +78,8 @@ class DriftThresholds:
         for name, value in checks:
             if not value > 0:
                 raise ValueError(f"drift threshold {name} must be positive, got {value}")
+        if not 0 < self.significance <= 1:
+            raise ValueError(f"drift significance must be in (0, 1], got {self.significance}")
 
     def threshold(self, feature: str, metric: str) -> float:
         """The threshold of ``metric`` for ``feature``: its override, else the default."""
@@ -92,6 +106,7 @@ class RetrainHint:
             "metric": "retrain_hint",
             "value": self.severity,
             "threshold": 1.0,
+            "p_value": float("nan"),
             "drifted": True,
         }
 
@@ -144,13 +159,21 @@ def linf_distance(reference: ArrayLike, current: ArrayLike) -> float:
 
     A value seen on one side only counts with share 0 on the other.
     """
-    ref_values, cur_values = np.asarray(reference).ravel(), np.asarray(current).ravel()
-    if ref_values.size == 0 or cur_values.size == 0:
-        raise ValueError("reference and current must both hold values")
-    values, codes = np.unique(np.concatenate([ref_values, cur_values]), return_inverse=True)
-    ref_shares = np.bincount(codes[: ref_values.size], minlength=values.size) / ref_values.size
-    cur_shares = np.bincount(codes[ref_values.size :], minlength=values.size) / cur_values.size
-    return float(np.max(np.abs(ref_shares - cur_shares)))
+    ref_counts, cur_counts = _value_counts(reference, current)
+    return float(np.max(np.abs(ref_counts / ref_counts.sum() - cur_counts / cur_counts.sum())))
+
+
+def homogeneity_p_value(reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
+    """p-value of the chi-square test that two samples' counts over the same categories (bins,
+    values) come from one distribution (``scipy.stats.chi2_contingency`` on the 2 × k table,
+    Yates' correction when k = 2). Categories empty on both sides are dropped; with fewer than
+    two left the samples cannot differ and the p-value is 1.
+    """
+    table = np.vstack([np.asarray(reference_counts), np.asarray(current_counts)]).astype(float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 1.0
+    return float(chi2_contingency(table).pvalue)
 
 
 def feature_drift(
@@ -161,11 +184,14 @@ def feature_drift(
     thresholds: DriftThresholds | None = None,
     bins: int = 10,
 ) -> pd.DataFrame:
-    """Drift rows ``feature, metric, value, threshold, drifted`` for every column in ``features``.
+    """Drift rows ``feature, metric, value, threshold, p_value, drifted`` for every column in
+    ``features``.
 
     Columns in ``binary_features`` (a subset of ``features``) get ``linf`` and
     ``missing_share``; the others ``psi``, ``js``, ``ks`` and ``missing_share``, in that order.
-    A metric with no values to compare (a side all missing or empty) is NaN and not drifted.
+    ``drifted`` is ``value > threshold and p_value <= thresholds.significance`` (module
+    docstring: the tests behind the p-values). A metric with no values to compare (a side all
+    missing or empty) is NaN and not drifted.
     """
     thresholds = thresholds or DriftThresholds()
     features = list(features)
@@ -177,10 +203,11 @@ def feature_drift(
         values = _distribution_metrics(
             ref_column.dropna(), cur_column.dropna(), binary=feature in binary, bins=bins
         )
-        values["missing_share"] = abs(cur_column.isna().mean() - ref_column.isna().mean())
-        for metric, value in values.items():
+        values["missing_share"] = _missing_share(ref_column, cur_column)
+        for metric, (value, p_value) in values.items():
             threshold = thresholds.threshold(feature, metric)
-            rows.append((feature, metric, float(value), threshold, bool(value > threshold)))
+            drifted = value > threshold and p_value <= thresholds.significance
+            rows.append((feature, metric, float(value), threshold, float(p_value), bool(drifted)))
     return pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
 
 
@@ -224,31 +251,64 @@ def _finite(values: ArrayLike, name: str) -> np.ndarray:
     return array
 
 
-def _binned_shares(
+def _binned_counts(
     reference: ArrayLike, current: ArrayLike, bins: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shares of reference and current rows in each of the reference's quantile bins."""
+    """Counts of reference and current rows in each of the reference's quantile bins."""
     ref_values, cur_values = _finite(reference, "reference"), _finite(current, "current")
     inner = quantile_bin_edges(ref_values, bins)[1:-1]
     # searchsorted(side="left") counts the edges strictly below a value: its right-closed bin.
     ref_counts = np.bincount(np.searchsorted(inner, ref_values), minlength=inner.size + 1)
     cur_counts = np.bincount(np.searchsorted(inner, cur_values), minlength=inner.size + 1)
-    return ref_counts / ref_values.size, cur_counts / cur_values.size
+    return ref_counts, cur_counts
+
+
+def _binned_shares(
+    reference: ArrayLike, current: ArrayLike, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of reference and current rows in each of the reference's quantile bins."""
+    ref_counts, cur_counts = _binned_counts(reference, current, bins)
+    return ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum()
+
+
+def _value_counts(reference: ArrayLike, current: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of each value seen on either side (0 where a side lacks it), in one order."""
+    ref_values, cur_values = np.asarray(reference).ravel(), np.asarray(current).ravel()
+    if ref_values.size == 0 or cur_values.size == 0:
+        raise ValueError("reference and current must both hold values")
+    values, codes = np.unique(np.concatenate([ref_values, cur_values]), return_inverse=True)
+    ref_counts = np.bincount(codes[: ref_values.size], minlength=values.size)
+    return ref_counts, np.bincount(codes[ref_values.size :], minlength=values.size)
+
+
+def _missing_share(reference: pd.Series, current: pd.Series) -> tuple[float, float]:
+    """The change in the share of missing values, and its p-value."""
+    ref_missing, cur_missing = int(reference.isna().sum()), int(current.isna().sum())
+    if reference.empty or current.empty:
+        return np.nan, np.nan
+    value = abs(cur_missing / current.size - ref_missing / reference.size)
+    counts = [ref_missing, reference.size - ref_missing], [cur_missing, current.size - cur_missing]
+    return value, homogeneity_p_value(*counts)
 
 
 def _distribution_metrics(
     reference: pd.Series, current: pd.Series, *, binary: bool, bins: int
-) -> dict[str, float]:
+) -> dict[str, tuple[float, float]]:
+    """Each metric's (value, p-value) on the non-missing values."""
     if reference.empty or current.empty:
-        return dict.fromkeys(("linf",) if binary else ("psi", "js", "ks"), np.nan)
+        return dict.fromkeys(("linf",) if binary else ("psi", "js", "ks"), (np.nan, np.nan))
     if binary:
-        return {"linf": linf_distance(reference.to_numpy(), current.to_numpy())}
+        ref_values, cur_values = reference.to_numpy(), current.to_numpy()
+        p_value = homogeneity_p_value(*_value_counts(ref_values, cur_values))
+        return {"linf": (linf_distance(ref_values, cur_values), p_value)}
     ref_values = reference.to_numpy(dtype=np.float64)
     cur_values = current.to_numpy(dtype=np.float64)
+    binned = homogeneity_p_value(*_binned_counts(ref_values, cur_values, bins))
+    ks = ks_2samp(ref_values, cur_values)
     return {
-        "psi": population_stability_index(ref_values, cur_values, bins),
-        "js": jensen_shannon_distance(ref_values, cur_values, bins),
-        "ks": kolmogorov_smirnov(ref_values, cur_values),
+        "psi": (population_stability_index(ref_values, cur_values, bins), binned),
+        "js": (jensen_shannon_distance(ref_values, cur_values, bins), binned),
+        "ks": (float(ks.statistic), float(ks.pvalue)),
     }
 
 

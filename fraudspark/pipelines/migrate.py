@@ -57,6 +57,8 @@ ADDED_COLUMNS: tuple[tuple[Table, str], ...] = (
     (EVALUATIONS, "two_sample_auc"),
     (EVALUATIONS, "tstr_average_precision"),
     (EVALUATIONS, "invalid_rows"),
+    # fraud.drift: the p-value of the two-sample test behind each drift flag.
+    (DRIFT, "p_value"),
 )
 
 

@@ -208,6 +208,7 @@ def _compare(
                     "value": float("nan"),
                     # The threshold the flag is held to when compared (binary: L-inf).
                     "threshold": [thresholds.threshold(f, "linf") for f in calendar],
+                    "p_value": float("nan"),
                     "drifted": False,
                 }
             )
@@ -251,6 +252,7 @@ def monitor_model(
                 "metric": "importance_shift",
                 "value": shift.to_numpy(),
                 "threshold": IMPORTANCE_SHIFT_THRESHOLD,
+                "p_value": float("nan"),  # a mean share with no sampling test behind it
                 "drifted": (shift > IMPORTANCE_SHIFT_THRESHOLD).to_numpy(),
                 "window_days": 1,
             }
