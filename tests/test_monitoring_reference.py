@@ -54,21 +54,11 @@ def handbook(
     spark: SparkSession, module_config: Config, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Config, RegisteredModel]:
     """A small Handbook-like world, April .. 2018-08-27, a RaPP scorer trained on July."""
-    thresholds = {
-        # The default 0.005 suits production days (10k+ rows); on ~1,000 rows a day the alert
-        # share's own noise is about 0.003, so the test day would alarm on sampling alone.
-        "is_alert": {"linf": 0.03},
-    }
-    # A day here is ~1,000 rows from ~350 customers and ~450 terminals (rows of one entity
-    # share its counts), so sampling noise alone moved count features on calm days up to JS
-    # distance 0.14 and KS 0.10 (measured), at the defaults' edge (0.1 each; JS 0.1 is about
-    # PSI 0.055). For this small world: JS 0.2 (the JS distance of PSI 0.2, the PSI threshold
-    # kept) and KS 0.15. The x1.5 day measured KS 0.20 and PSI 0.22 on the amount.
-    defaults = module_config.monitoring.thresholds.model_copy(update={"js": 0.2, "ks": 0.15})
-    monitoring = module_config.monitoring.model_copy(
-        update={"feature_thresholds": thresholds, "thresholds": defaults}
-    )
-    config = module_config.model_copy(update={"monitoring": monitoring})
+    # The default thresholds and significance (conf/local.yaml). A day here is ~1,000 rows:
+    # sampling noise alone moved count features on calm days up to JS distance 0.14 and KS
+    # 0.10, and the alert share by about 0.003 (past the defaults 0.1, 0.1 and 0.005), which
+    # the significance test tells from drift. The x1.5 day measured KS 0.20, PSI 0.22.
+    config = module_config
     raw = str(tmp_path_factory.mktemp("handbook") / "raw")
     days = (DRIFTED - START).days + 1
     # The Handbook's compromise rates per terminal and per customer (2 of 10,000 terminals and
