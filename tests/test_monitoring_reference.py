@@ -39,11 +39,14 @@ def test_weekday_matched_takes_the_current_weekday_mix() -> None:
     reference = pd.DataFrame(
         {WEEKDAY: [1.0] * 2 + [2.0] * 8, "tx_during_weekend": [1] * 2 + [0] * 8, "x": range(10)}
     )
+    # Mondays only: the 8 Monday rows, each once (drawn without replacement).
     monday = weekday_matched(reference, pd.Series([2] * 5))
-    assert monday is not None and len(monday) == 10
-    assert set(monday["x"]) <= set(range(2, 10)) and (monday["tx_during_weekend"] == 0).all()
+    assert monday is not None and sorted(monday["x"]) == list(range(2, 10))
+    assert (monday["tx_during_weekend"] == 0).all()
+    # Half Sundays: both Sunday rows and 2 of the 8 Monday rows, the largest 50/50 sample.
     half = weekday_matched(reference, pd.Series([1, 2, 1, 2]))
-    assert half is not None and (half["tx_during_weekend"] == 1).sum() == 5
+    assert half is not None and len(half) == 4 and half["x"].is_unique
+    assert (half["tx_during_weekend"] == 1).sum() == 2 and {0, 1} <= set(half["x"])
     # A Tuesday (3) has no reference day: no matched reference.
     assert weekday_matched(reference, pd.Series([2, 3])) is None
     assert weekday_matched(reference.assign(**{WEEKDAY: np.nan}), pd.Series([2])) is None

@@ -148,12 +148,15 @@ def reference_from_table_rows(rows: pd.DataFrame, features: list[str]) -> pd.Dat
 def weekday_matched(
     reference: pd.DataFrame, current_weekdays: pd.Series, seed: int = SEED
 ) -> pd.DataFrame | None:
-    """Reference rows resampled to the weekday mix of ``current_weekdays``.
+    """Reference rows subsampled to the weekday mix of ``current_weekdays``.
 
-    Each weekday gets the current's share of rows, drawn (with replacement, seeded) from the
-    reference rows of that weekday; the size is the reference's. None when a weekday of the
-    current rows has no reference row (or the reference has no dates): then no reference has
-    the current's weekday mix.
+    Each weekday gets the current's share of rows, drawn without replacement (seeded) from the
+    reference rows of that weekday; the size is the largest that keeps the mix, so the weekday
+    the reference has least of (for its share) is taken whole. Without replacement, every row is
+    a distinct reference row, so the drift tests' p-values count real rows: a Saturday against
+    a training week is ~1/7 of its rows, not all of them drawn again with repeats. None when a
+    weekday of the current rows has no reference row (or the reference has no dates): then no
+    reference has the current's weekday mix.
     """
     shares = current_weekdays.dropna().astype(int).value_counts(normalize=True)
     if shares.empty or reference[WEEKDAY].isna().all():
@@ -163,12 +166,13 @@ def weekday_matched(
     wanted = {int(str(day)): float(share) for day, share in shares.items()}
     if any(day not in by_day for day in wanted):
         return None
+    size = min(len(by_day[day]) / share for day, share in wanted.items())
     rng = np.random.default_rng(seed)
     parts = []
     for day, share in sorted(wanted.items()):
         rows = by_day[day]
-        count = max(1, round(share * len(reference)))
-        parts.append(rows.iloc[rng.integers(0, len(rows), size=count)])
+        count = min(len(rows), max(1, round(share * size)))
+        parts.append(rows.iloc[np.sort(rng.choice(len(rows), size=count, replace=False))])
     return pd.concat(parts, ignore_index=True)
 
 
