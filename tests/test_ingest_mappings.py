@@ -98,11 +98,15 @@ def test_sparkov_mapping_tokenizes_the_card_everywhere(
     spark: SparkSession, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FRAUDSPARK_TOKEN_KEY", KEY)
-    card = "4532015112830366"
+    card, other_card = "4532015112830366", "6011000990139424"
     lines = [
         SPARKOV_HEADER,
         f"{card}|888|adults_2550_female_urban.json|0b3c8e0f5a5d4f4e9c1d2e3f4a5b6c7d|2023-01-01|"
         "08:30:00|1672561800|grocery_pos|54.20|0|fraud_Kirlin and Sons|40.1|-75.2|1000|PA",
+        # The same trans_num on another card (Sparkov draws it per profile file): a different
+        # payment, kept apart by the mapping's tx_id_scope (the card).
+        f"{other_card}|999|adults_50up_male_urban.json|0b3c8e0f5a5d4f4e9c1d2e3f4a5b6c7d|2023-02-03|"
+        "10:00:00|1675418400|home|7.10|0|fraud_Kub PLC|42.8|-82.8|96825|MI",
         # One field short: malformed, and its card number must not reach the quarantine.
         f"{card}|888|adults_2550_female_urban.json|ffff|2023-01-01|09:00:00|1672563600|misc|1.00|0",
     ]
@@ -110,9 +114,13 @@ def test_sparkov_mapping_tokenizes_the_card_everywhere(
     mapping = load_mapping(config, "sparkov")
     rows = validated_source(spark, config, str(tmp_path / "sparkov.csv"), mapping, NOW).collect()
     token = hmac.new(KEY.encode(), card.encode(), hashlib.sha256).hexdigest()
-    good = next(r for r in rows if r["reject_reason"] is None)
+    other = hmac.new(KEY.encode(), other_card.encode(), hashlib.sha256).hexdigest()
+    accepted = [r for r in rows if r["reject_reason"] is None]
+    good = next(r for r in accepted if r["customer_id"] == token)
     bad = next(r for r in rows if r["reject_reason"] is not None)
-    assert good["tx_id"] == "0b3c8e0f5a5d4f4e9c1d2e3f4a5b6c7d"
+    assert sorted(r["tx_id"] for r in accepted) == sorted(
+        f"0b3c8e0f5a5d4f4e9c1d2e3f4a5b6c7d|{t}" for t in (token, other)
+    )
     assert good["customer_id"] == token
     assert good["terminal_id"] == "fraud_Kirlin and Sons"
     assert str(good["tx_ts"]) == "2023-01-01 08:30:00"  # unix_time 1672561800 in UTC

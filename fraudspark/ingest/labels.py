@@ -48,7 +48,12 @@ class LabelReport:
 def read_labels(spark: SparkSession, source_path: str, mapping: SourceMapping) -> DataFrame:
     """Label rows as ``raw_tx_id``, ``raw_is_fraud`` (text), ``malformed``, ``raw`` and
     ``source_file``; columns found through ``mapping`` (case-insensitively). Raises
-    :class:`MissingColumnsError`."""
+    :class:`MissingColumnsError`, and ``ValueError`` for a mapping with ``tx_id_scope``."""
+    if mapping.tx_id_scope:
+        raise ValueError(
+            f"label files cannot use a mapping with tx_id_scope {mapping.tx_id_scope} yet "
+            "(their ids would need the scope columns, card numbers tokenized)"
+        )
     wanted = {f: mapping.columns.get(f, f) for f in ("tx_id", "is_fraud")}
     source = read_source(spark, source_path, mapping.format, mapping.options, list(wanted.values()))
     by_lower = {c.lower(): c for c in source.columns}

@@ -31,6 +31,7 @@ MALFORMED = "_malformed"
 SOURCE_FILE = "source_file"
 CONTRACT_FIELDS = ("tx_id", "tx_ts", "customer_id", "terminal_id", "tx_amount", "is_fraud")
 _CORRUPT = "_corrupt_record"
+TX_ID_SCOPE = "tx_id_scope"  # resolve_columns' key prefix for SourceMapping.tx_id_scope
 _NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 
 
@@ -232,6 +233,11 @@ def resolve_columns(frame: DataFrame, mapping: SourceMapping) -> dict[str, str]:
             resolved[field] = by_lower[name.lower()]
         elif field != "is_fraud":
             missing.append(name if name == field else f"{name} ({field})")
+    for i, name in enumerate(mapping.tx_id_scope):
+        if name.lower() in by_lower:
+            resolved[f"{TX_ID_SCOPE}.{i}"] = by_lower[name.lower()]
+        else:
+            missing.append(f"{name} (tx_id scope)")
     if ts is not None:
         for key in ("column", "date_column", "time_column", "epoch_column"):
             name = getattr(ts, key)
@@ -348,14 +354,18 @@ def apply_mapping(frame: DataFrame, mapping: SourceMapping, token_key: bytes | N
     if clear:
         raw_text = F.regexp_replace(raw_text, r"(?<![0-9])[0-9]{12,19}(?![0-9])", "<card>")
     record = F.to_json(F.struct(*[col(c) for c in source_columns]), {"ignoreNullFields": "false"})
+    raw = {
+        f: col(resolved[f]).cast("string") if f in resolved else F.lit(None).cast("string")
+        for f in CONTRACT_FIELDS
+        if f != "tx_ts"
+    }
+    scope = [col(resolved[f"{TX_ID_SCOPE}.{i}"]) for i in range(len(mapping.tx_id_scope))]
+    if scope:
+        # A missing id stays missing (quarantined as such); a missing scope value is empty.
+        parts = [raw["tx_id"], *[F.coalesce(c.cast("string"), F.lit("")) for c in scope]]
+        raw["tx_id"] = F.when(raw["tx_id"].isNotNull(), F.concat_ws("|", *parts))
     return frame.select(
-        *[
-            (
-                col(resolved[f]).cast("string") if f in resolved else F.lit(None).cast("string")
-            ).alias(f"raw_{f}")
-            for f in CONTRACT_FIELDS
-            if f != "tx_ts"
-        ],
+        *[value.alias(f"raw_{f}") for f, value in raw.items()],
         ts_raw.alias("raw_tx_ts"),
         ts_parsed.alias("tx_ts_parsed"),
         (

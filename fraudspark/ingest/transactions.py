@@ -90,7 +90,7 @@ def validated_source(
     :class:`MissingColumnsError`, ``FileNotFoundError`` or
     :class:`~fraudspark.ingest.tokens.TokenKeyError`."""
     key = token_key(config.ingest) if mapping.card_number_columns else None
-    columns = [mapping.columns.get(f, f) for f in CONTRACT_FIELDS]
+    columns = [*[mapping.columns.get(f, f) for f in CONTRACT_FIELDS], *mapping.tx_id_scope]
     source = read_source(spark, source_path, mapping.format, mapping.options, columns)
     mapped = apply_mapping(source, mapping, key)
     kinds: dict[str, IdKind] = {
