@@ -41,5 +41,10 @@ class EmptyRangeError(FraudsparkError):
     """A date range asked of a table holds no rows (nothing is written)."""
 
 
+class OutdatedTableError(FraudsparkError):
+    """A table was written by an earlier fraudspark and lacks columns of the current schema;
+    ``fraudspark migrate`` brings it up to date."""
+
+
 class ModelFilesError(FraudsparkError):
     """A registered model version's files are missing or cannot be loaded."""

@@ -9,7 +9,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from fraudspark.config import Config
-from fraudspark.lakehouse.io import read_table, table_version
+from fraudspark.errors import OutdatedTableError
+from fraudspark.lakehouse.io import read_table, replace_partitions, table_version
 from fraudspark.lakehouse.tables import (
     DRIFT,
     EVALUATIONS,
@@ -63,6 +64,20 @@ def test_migrate_renames_the_model_columns_and_keeps_every_value(
         (date(2025, 3, 30), "fraud-rapp", 1, 1, "tx_amount", "psi", 0.31, 0.2, None, True),
         (date(2025, 3, 31), "fraud-classifier", 2, 7, "term_risk_7d", "ks", 0.05, 0.1, None, False),
     ]
+
+
+def test_a_write_to_an_outdated_table_names_migrate(spark: SparkSession, config: Config) -> None:
+    _write_old_drift(spark, config)
+    assert DRIFT.schema is not None
+    day = "monitor_date = '2025-03-30'"
+    rows = read_table(spark, config, DRIFT).where(day)  # the old columns
+    message = r"fraud\.drift lacks column\(s\) model_name, p_value: .* run `fraudspark migrate`"
+    with pytest.raises(OutdatedTableError, match=message):
+        replace_partitions(spark, config, DRIFT, rows, day)
+    migrate(spark, config)
+    # After the migration the same partition is rewritten with the current schema.
+    replace_partitions(spark, config, DRIFT, read_table(spark, config, DRIFT).where(day), day)
+    assert read_table(spark, config, DRIFT).count() == 2
 
 
 def test_migrate_again_changes_nothing(spark: SparkSession, config: Config) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 
-from fraudspark.errors import MissingTableError
+from fraudspark.errors import MissingTableError, OutdatedTableError
 from fraudspark.lakehouse.tables import ALL_TABLES, Table, qualified_name, table_path
 
 if TYPE_CHECKING:
@@ -28,6 +28,24 @@ def table_exists(spark: SparkSession, config: Config, table: Table) -> bool:
     from delta.tables import DeltaTable
 
     return bool(DeltaTable.isDeltaTable(spark, table_path(config, table)))
+
+
+def check_current_schema(spark: SparkSession, config: Config, table: Table) -> None:
+    """Raise :class:`~fraudspark.errors.OutdatedTableError` when the table exists but lacks
+    columns of its current schema (written by an earlier fraudspark), naming them and
+    ``fraudspark migrate``; a write would otherwise fail deep in Delta with a schema mismatch.
+    Tables without a fixed schema, and tables not written yet, pass."""
+    from delta.tables import DeltaTable
+
+    if table.schema is None or not table_exists(spark, config, table):
+        return
+    present = set(DeltaTable.forPath(spark, table_path(config, table)).toDF().columns)
+    missing = [name for name in table.schema.names if name not in present]
+    if missing:
+        raise OutdatedTableError(
+            f"{qualified_name(config, table)} lacks column(s) {', '.join(missing)}: it was "
+            f"written by an earlier fraudspark; run `fraudspark migrate` first"
+        )
 
 
 def register_table(
@@ -184,6 +202,7 @@ def _merge_on_keys(
     from delta.tables import DeltaTable
 
     ensure_table(spark, config, table)
+    check_current_schema(spark, config, table)
     # Null-safe: a key column may be null (fraud.evaluations' ratio of `none`), and null must
     # match null for a re-run to replace its row rather than add a second one.
     condition = " AND ".join(f"t.{key} <=> s.{key}" for key in table.keys)
@@ -241,7 +260,9 @@ def replace_partitions(
     """Atomically replace the rows matching ``predicate`` (a partition filter) with ``rows``.
 
     Re-running with the same rows gives the same table; rows outside the predicate are kept.
+    Raises :class:`~fraudspark.errors.OutdatedTableError` (see :func:`check_current_schema`).
     """
+    check_current_schema(spark, config, table)
     writer = (
         rows.write.format("delta")
         .mode("overwrite")
