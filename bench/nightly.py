@@ -15,8 +15,8 @@ CPU of the process tree, the cores other processes used meanwhile: bench/timing.
 step's duration as the night recorded it in ``fraud.runs`` (read afterwards with
 ``fraudspark sql``). The rest of the wall time (process start, session, registration, exit) is
 printed as "outside the steps". A second run of the same night would skip every step that
-succeeded, so ``--repeat`` re-runs it with ``--from-step ingest`` (every step recomputed; the
-writes are idempotent).
+succeeded, so every run passes ``--from-step ingest`` (every step recomputed; the writes are
+idempotent), the first included.
 """
 
 from __future__ import annotations
@@ -174,11 +174,12 @@ def main() -> int:
     series = Series()
     steps: list[dict[str, str]] = []
     for attempt in range(args.repeat):
+        # Every run recomputes every step: without --from-step, a night the prepared lakehouse
+        # already ran (an earlier bench) is "already complete" and would time a no-op.
         night_command = cli(
-            args, lakehouse, "nightly", "--date", str(night), "--source", str(source)
-        )
-        if attempt > 0:
-            night_command += ["--from-step", "ingest"]
+            args, lakehouse, "nightly", "--date", str(night), "--source", str(source),
+            "--from-step", "ingest",
+        )  # fmt: skip
         run = run_process(f"nightly --date {night} (run {attempt + 1})", night_command, env=env)
         series.add(run.sample)
         steps = step_durations(args, lakehouse, night, env)
