@@ -13,6 +13,7 @@ from fraudspark.monitoring.drift import (
     EMPTY_BIN_SHARE,
     DriftThresholds,
     RetrainHint,
+    design_effects,
     drift_summary,
     feature_drift,
     homogeneity_p_value,
@@ -303,3 +304,60 @@ def test_a_missing_column_is_named() -> None:
     frame = pd.DataFrame({"amount": [1.0]})
     with pytest.raises(ValueError, match=r"current lacks the monitored columns \['night'\]"):
         feature_drift(frame.assign(night=0), frame, ["amount", "night"], ["night"])
+
+
+def test_design_effect_by_hand() -> None:
+    # Customers a (rows 1, 2) and b (rows 3, 4); x's ranks are its values. By hand, ANOVA:
+    # sums 3 and 7, within SS = 30 - (9 + 49) / 2 = 1, between SS = 29 - 100 / 4 = 4,
+    # MSW = 1 / (4 - 2) = 0.5, MSB = 4 / 1 = 4, n0 = (4 - 8 / 4) / 1 = 2,
+    # rho = (4 - 0.5) / (4 + (2 - 1) 0.5) = 7 / 9; m = (2^2 + 2^2) / 4 = 2; deff = 1 + 7 / 9.
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, 2.0, 3.0, 4.0],
+            "constant_per_customer": [5.0, 5.0, 9.0, 9.0],
+            "customer": ["a", "a", "b", "b"],
+            "terminal": [1, 2, 3, 4],
+        }
+    )
+    columns = ["x", "constant_per_customer"]
+    effects = design_effects(frame, columns, ["customer"])
+    assert effects["x"] == pytest.approx(16 / 9)
+    assert effects["constant_per_customer"] == pytest.approx(2.0)  # rho = 1: m rows are 1
+    # Every row its own terminal: no clustering; the largest effect over the two is kept.
+    assert design_effects(frame, columns, ["terminal"]).tolist() == [1.0, 1.0]
+    assert design_effects(frame, columns, ["terminal", "customer"]).equals(effects)
+    # Missing ids are entities of their own; no entity column at all: independent rows.
+    alone = frame.assign(customer=["a", None, None, "b"])
+    assert design_effects(alone, columns, ["customer"]).tolist() == [1.0, 1.0]
+    assert design_effects(frame, columns, ["no_such_column"]).tolist() == [1.0, 1.0]
+    # One entity holds every row: the sample is worth one row.
+    one = frame.assign(customer="a")
+    assert design_effects(one, columns, ["customer"]).tolist() == [4.0, 4.0]
+
+
+def test_rows_copied_per_entity_weigh_as_the_rows_once() -> None:
+    # Each of 300 customers pays k = 5 identical payments: the tests must see 300 rows' worth of
+    # evidence, and give the p-values of the 300 single rows.
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"amount": rng.normal(0, 1, 2000), "night": rng.random(2000) < 0.3})
+    single = pd.DataFrame({"amount": rng.normal(0.15, 1, 300), "night": rng.random(300) < 0.36})
+    single = single.assign(customer_id=np.arange(300), night=single["night"].astype(int))
+    reference = reference.assign(customer_id=np.arange(2000), night=reference["night"].astype(int))
+    copied = single.loc[single.index.repeat(5)].reset_index(drop=True)
+    columns, binary = ["amount", "night"], ["night"]
+    off = DriftThresholds(significance=1.0)
+    once = feature_drift(reference, single, columns, binary, off, clusters=["customer_id"])
+    naive = feature_drift(reference, copied, columns, binary, off)
+    clustered = feature_drift(reference, copied, columns, binary, off, clusters=["customer_id"])
+    assert design_effects(copied, columns, ["customer_id"]).tolist() == [5.0, 5.0]
+    chi2_rows = clustered["metric"].isin(["psi", "js", "linf"])
+    np.testing.assert_allclose(clustered["value"], naive["value"])  # values are not affected
+    np.testing.assert_allclose(
+        clustered.loc[chi2_rows, "p_value"], once.loc[chi2_rows, "p_value"], rtol=1e-9
+    )
+    # KS on the effective sizes is the asymptotic test of the single rows.
+    ks = clustered.set_index("metric").loc["ks"]
+    single_asymp = ks_2samp(reference["amount"], single["amount"], method="asymp").pvalue
+    assert ks["p_value"] == pytest.approx(single_asymp, rel=1e-6)
+    # Without the clusters, the copies overstate the evidence by orders of magnitude.
+    assert (naive.loc[chi2_rows, "p_value"] < once.loc[chi2_rows, "p_value"] / 10).all()

@@ -57,19 +57,11 @@ def handbook(
     spark: SparkSession, module_config: Config, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Config, RegisteredModel]:
     """A small Handbook-like world, April .. 2018-08-27, a RaPP scorer trained on July."""
-    # A day here is ~1,000 rows from ~350 customers and ~450 terminals. The drift tests'
-    # significance (fraudspark.monitoring.drift) takes rows as independent, but the rows of one
-    # entity share its counts: the 30-day count features' effective sample is the number of
-    # entities. With the default thresholds and significance the calm week still flagged
-    # cust_nb_tx_30d and term_nb_tx_30d (3 days) and the alert share (1 day; noise about 0.003
-    # against 0.005) (measured 2026-12-01). So, for this small world: JS 0.2 (the JS distance
-    # of PSI 0.2, the PSI threshold kept), KS 0.15 and an alert-share L-inf of 0.03, as before
-    # the significance test. The x1.5 day measured KS 0.20 and PSI 0.22 on the amount.
-    defaults = module_config.monitoring.thresholds.model_copy(update={"js": 0.2, "ks": 0.15})
-    monitoring = module_config.monitoring.model_copy(
-        update={"feature_thresholds": {"is_alert": {"linf": 0.03}}, "thresholds": defaults}
-    )
-    config = module_config.model_copy(update={"monitoring": monitoring})
+    # A day here is ~1,000 rows from ~350 customers and ~450 terminals. The rows of one entity
+    # share its counts and spending, so the drift tests count them by their design effect
+    # (fraudspark.monitoring.drift); the configured thresholds and significance apply as a user
+    # gets them.
+    config = module_config
     raw = str(tmp_path_factory.mktemp("handbook") / "raw")
     days = (DRIFTED - START).days + 1
     # The Handbook's compromise rates per terminal and per customer (2 of 10,000 terminals and

@@ -326,6 +326,10 @@ MONITORING_REFERENCES = Table(
             # Spark's dayofweek (1 = Sunday .. 7 = Saturday) of the training row; null if the
             # training rows carry no date.
             T.StructField("weekday", T.IntegerType(), True),
+            # The row's customer and terminal: the drift tests' effective sample sizes (rows of
+            # one entity are not independent); null in a reference kept before they were.
+            T.StructField("customer_id", T.LongType(), True),
+            T.StructField("terminal_id", T.LongType(), True),
             T.StructField("features", T.MapType(T.StringType(), T.DoubleType()), False),
             T.StructField("score", T.DoubleType(), False),
             T.StructField("is_alert", T.BooleanType(), False),

@@ -32,6 +32,19 @@ thousands of rows every shift past a threshold is significant and the thresholds
 small day the test keeps sampling noise from raising alarms. (Evidently makes the same split by
 sample size: a statistical test on small samples, a distance on large ones.) The p-value is kept
 beside each value.
+
+Those tests take rows as independent, and a day's rows are not: the payments of one customer
+share its spending level and its 30-day counts, and those of one terminal its risk, so a day of
+1,000 payments from 300 customers holds less evidence than 1,000 independent rows. Given the
+entity columns of each row (``clusters``, e.g. the customer and terminal ids), each side's
+sample size is divided by its **design effect** (Kish, *Survey Sampling*, 1965):
+deff = 1 + (m − 1) ρ, with m = Σ n_i² / Σ n_i the size-weighted mean number of rows per entity
+and ρ the intra-class correlation of the column's ranks within entities, by the one-way ANOVA
+estimator (Donner, *Int. Stat. Rev.* 54, 1986). The chi-square tests then run on the effective
+counts, count / deff per side (the first-order Rao–Scott correction, *JASA* 76, 1981), and the
+KS test on the effective sizes, by the asymptotic Kolmogorov distribution that ``ks_2samp``
+uses for large samples (``scipy.stats.kstwo``). A column gets the largest design effect over
+the entity columns; rows with no entity id count as entities of their own.
 """
 
 from __future__ import annotations
@@ -43,7 +56,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chi2_contingency, ks_2samp
+from scipy.stats import chi2_contingency, ks_2samp, kstwo
 
 # Share given to an empty bin in the PSI, whose ln(c / r) is infinite otherwise.
 EMPTY_BIN_SHARE = 1e-4
@@ -133,7 +146,12 @@ def population_stability_index(
     A bin share below ``epsilon`` counts as ``epsilon`` on either side, so a bin empty on one
     side adds a large but finite term (shares are not renormalised afterwards).
     """
-    ref_shares, cur_shares = _binned_shares(reference, current, bins)
+    return _psi_of_shares(*_binned_shares(reference, current, bins), epsilon)
+
+
+def _psi_of_shares(
+    ref_shares: np.ndarray, cur_shares: np.ndarray, epsilon: float = EMPTY_BIN_SHARE
+) -> float:
     ref_shares, cur_shares = np.maximum(ref_shares, epsilon), np.maximum(cur_shares, epsilon)
     return float(np.sum((cur_shares - ref_shares) * np.log(cur_shares / ref_shares)))
 
@@ -163,17 +181,97 @@ def linf_distance(reference: ArrayLike, current: ArrayLike) -> float:
     return float(np.max(np.abs(ref_counts / ref_counts.sum() - cur_counts / cur_counts.sum())))
 
 
-def homogeneity_p_value(reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
+def homogeneity_p_value(
+    reference_counts: ArrayLike, current_counts: ArrayLike, deffs: tuple[float, float] = (1, 1)
+) -> float:
     """p-value of the chi-square test that two samples' counts over the same categories (bins,
     values) come from one distribution (``scipy.stats.chi2_contingency`` on the 2 × k table,
     Yates' correction when k = 2). Categories empty on both sides are dropped; with fewer than
     two left the samples cannot differ and the p-value is 1.
+
+    ``deffs`` are the two samples' design effects (:func:`design_effects`): each row of the
+    table is divided by its own before the test (effective counts, the first-order Rao–Scott
+    correction), so rows copied k times give the p-value of the rows once.
     """
     table = np.vstack([np.asarray(reference_counts), np.asarray(current_counts)]).astype(float)
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
         return 1.0
+    table /= np.asarray(deffs, dtype=float)[:, None]
     return float(chi2_contingency(table).pvalue)
+
+
+def kolmogorov_smirnov_p_value(
+    reference: ArrayLike, current: ArrayLike, deffs: tuple[float, float] = (1, 1)
+) -> float:
+    """p-value of the two-sample KS test; with design effects (:func:`design_effects`) other
+    than 1, by the asymptotic Kolmogorov distribution on the effective sizes n / deff, as
+    ``scipy.stats.ks_2samp(method="asymp")`` computes it (``kstwo.sf(D, round(n m / (n + m)))``).
+    Without, ``ks_2samp``'s own p-value (exact on small samples)."""
+    return _ks_test(_finite(reference, "reference"), _finite(current, "current"), deffs)[1]
+
+
+def _ks_test(
+    reference: np.ndarray, current: np.ndarray, deffs: tuple[float, float]
+) -> tuple[float, float]:
+    result = ks_2samp(reference, current)
+    if deffs == (1, 1):
+        return float(result.statistic), float(result.pvalue)
+    n, m = reference.size / deffs[0], current.size / deffs[1]
+    return float(result.statistic), float(
+        kstwo.sf(result.statistic, max(1, round(n * m / (n + m))))
+    )
+
+
+def design_effects(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    clusters: Sequence[str],
+    ids: pd.DataFrame | None = None,
+) -> pd.Series:
+    """Kish's design effect of each column of ``frame`` (a float per column, ≥ 1): by how much
+    rows that share an entity (``clusters``, columns of ``ids``, by default of ``frame``)
+    shrink the sample's information, deff = 1 + (m − 1) ρ (module docstring).
+
+    m = Σ n_i² / Σ n_i over the entities' row counts n_i; ρ is the ANOVA intra-class
+    correlation of the column's ranks (missing values left out), clipped to [0, 1]; ρ is 0 when
+    every row is its own entity and 1 when every entity is constant, or when one entity holds
+    every row. Rows with a missing id are entities of their own. A column gets the largest
+    effect over ``clusters``; cluster columns absent from ``ids`` are skipped, so with none the
+    effect is 1.
+    """
+    ids = frame if ids is None else ids
+    effects = pd.Series(1.0, index=list(columns))
+    ranks = frame[list(columns)].rank()
+    for cluster in clusters:
+        if cluster not in ids.columns or ranks.empty:
+            continue
+        codes, _ = pd.factorize(ids[cluster])
+        alone = codes < 0
+        codes[alone] = codes.max() + 1 + np.arange(alone.sum())
+        effects = effects.combine(_kish_design_effects(ranks, codes), max)
+    return effects
+
+
+def _kish_design_effects(values: pd.DataFrame, codes: np.ndarray) -> pd.Series:
+    """deff = 1 + (m − 1) ρ per column, entities given by integer ``codes`` (see above)."""
+    grouped = values.groupby(codes)
+    sizes, sums = grouped.count(), grouped.sum()
+    squares = (values**2).groupby(codes).sum()
+    total = sizes.sum()
+    entities = (sizes > 0).sum()
+    mean_size = (sizes**2).sum() / total  # m
+    within = squares.sum() - (sums**2 / sizes.where(sizes > 0)).sum()
+    between = (sums**2 / sizes.where(sizes > 0)).sum() - sums.sum() ** 2 / total
+    ms_within = within / (total - entities)
+    ms_between = between / (entities - 1)
+    n0 = (total - (sizes**2).sum() / total) / (entities - 1)
+    rho = (ms_between - ms_within) / (ms_between + (n0 - 1) * ms_within)
+    rho = rho.where(ms_within > 0, np.where(ms_between > 0, 1.0, 0.0))  # constant entities
+    rho = rho.where(total > entities, 0.0)  # every row its own entity
+    rho = rho.where(entities > 1, 1.0)  # one entity: one row's worth of evidence
+    rho = rho.clip(0.0, 1.0).fillna(0.0)
+    return (1 + (mean_size - 1) * rho).where(total > 0, 1.0).astype(float)
 
 
 def feature_drift(
@@ -183,6 +281,7 @@ def feature_drift(
     binary_features: Sequence[str] = (),
     thresholds: DriftThresholds | None = None,
     bins: int = 10,
+    clusters: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Drift rows ``feature, metric, value, threshold, p_value, drifted`` for every column in
     ``features``.
@@ -191,19 +290,36 @@ def feature_drift(
     ``missing_share``; the others ``psi``, ``js``, ``ks`` and ``missing_share``, in that order.
     ``drifted`` is ``value > threshold and p_value <= thresholds.significance`` (module
     docstring: the tests behind the p-values). A metric with no values to compare (a side all
-    missing or empty) is NaN and not drifted.
+    missing or empty) is NaN and not drifted. ``clusters`` names entity-id columns (customer,
+    terminal) whose rows are not independent: the p-values then use effective sample sizes
+    (:func:`design_effects`); a side without such a column counts its rows as independent.
     """
     thresholds = thresholds or DriftThresholds()
     features = list(features)
     _check_columns(reference, current, features, binary_features)
     binary = set(binary_features)
+    effects = {
+        side: (
+            design_effects(frame, features, clusters),
+            design_effects(frame[features].isna().astype(float), features, clusters, frame),
+        )
+        for side, frame in (("reference", reference), ("current", current))
+    }
     rows = []
     for feature in features:
         ref_column, cur_column = reference[feature], current[feature]
+        ref_deff, ref_missing_deff = (e[feature] for e in effects["reference"])
+        cur_deff, cur_missing_deff = (e[feature] for e in effects["current"])
         values = _distribution_metrics(
-            ref_column.dropna(), cur_column.dropna(), binary=feature in binary, bins=bins
+            ref_column.dropna(),
+            cur_column.dropna(),
+            binary=feature in binary,
+            bins=bins,
+            deffs=(ref_deff, cur_deff),
         )
-        values["missing_share"] = _missing_share(ref_column, cur_column)
+        values["missing_share"] = _missing_share(
+            ref_column, cur_column, (ref_missing_deff, cur_missing_deff)
+        )
         for metric, (value, p_value) in values.items():
             threshold = thresholds.threshold(feature, metric)
             drifted = value > threshold and p_value <= thresholds.significance
@@ -281,34 +397,42 @@ def _value_counts(reference: ArrayLike, current: ArrayLike) -> tuple[np.ndarray,
     return ref_counts, np.bincount(codes[ref_values.size :], minlength=values.size)
 
 
-def _missing_share(reference: pd.Series, current: pd.Series) -> tuple[float, float]:
+def _missing_share(
+    reference: pd.Series, current: pd.Series, deffs: tuple[float, float]
+) -> tuple[float, float]:
     """The change in the share of missing values, and its p-value."""
     ref_missing, cur_missing = int(reference.isna().sum()), int(current.isna().sum())
     if reference.empty or current.empty:
         return np.nan, np.nan
     value = abs(cur_missing / current.size - ref_missing / reference.size)
     counts = [ref_missing, reference.size - ref_missing], [cur_missing, current.size - cur_missing]
-    return value, homogeneity_p_value(*counts)
+    return value, homogeneity_p_value(*counts, deffs)
 
 
 def _distribution_metrics(
-    reference: pd.Series, current: pd.Series, *, binary: bool, bins: int
+    reference: pd.Series,
+    current: pd.Series,
+    *,
+    binary: bool,
+    bins: int,
+    deffs: tuple[float, float],
 ) -> dict[str, tuple[float, float]]:
     """Each metric's (value, p-value) on the non-missing values."""
     if reference.empty or current.empty:
         return dict.fromkeys(("linf",) if binary else ("psi", "js", "ks"), (np.nan, np.nan))
     if binary:
         ref_values, cur_values = reference.to_numpy(), current.to_numpy()
-        p_value = homogeneity_p_value(*_value_counts(ref_values, cur_values))
+        p_value = homogeneity_p_value(*_value_counts(ref_values, cur_values), deffs)
         return {"linf": (linf_distance(ref_values, cur_values), p_value)}
     ref_values = reference.to_numpy(dtype=np.float64)
     cur_values = current.to_numpy(dtype=np.float64)
-    binned = homogeneity_p_value(*_binned_counts(ref_values, cur_values, bins))
-    ks = ks_2samp(ref_values, cur_values)
+    ref_counts, cur_counts = _binned_counts(ref_values, cur_values, bins)
+    binned = homogeneity_p_value(ref_counts, cur_counts, deffs)
+    ref_shares, cur_shares = ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum()
     return {
-        "psi": (population_stability_index(ref_values, cur_values, bins), binned),
-        "js": (jensen_shannon_distance(ref_values, cur_values, bins), binned),
-        "ks": (float(ks.statistic), float(ks.pvalue)),
+        "psi": (_psi_of_shares(ref_shares, cur_shares), binned),
+        "js": (float(jensenshannon(ref_shares, cur_shares, base=2)), binned),
+        "ks": _ks_test(ref_values, cur_values, deffs),
     }
 
 

@@ -37,6 +37,8 @@ DAYS_IN_WEEK = 7
 DAY_OF_WEEK_FEATURES = ("tx_during_weekend",)
 
 WEEKDAY = "weekday"  # Spark's dayofweek: 1 = Sunday .. 7 = Saturday
+# Each row's entities: the drift tests count the rows of one entity as partly the same evidence.
+ENTITY_COLUMNS = ("customer_id", "terminal_id")
 SCORE_COLUMNS = ("score", "is_alert", "top_features", "top_feature_shares")
 
 
@@ -89,6 +91,13 @@ def _weekday(rows: DataFrame) -> Column:
     return F.lit(None).cast("int")
 
 
+def _entities(rows: DataFrame) -> list[Column]:
+    return [
+        (F.col(name) if name in rows.columns else F.lit(None)).cast("long").alias(name)
+        for name in ENTITY_COLUMNS
+    ]
+
+
 def _reference(
     spark: SparkSession, config: Config, registered: RegisteredModel, features: list[str]
 ) -> pd.DataFrame:
@@ -96,11 +105,13 @@ def _reference(
     scores.
 
     Columns: ``features`` (float), ``weekday`` (Spark's dayofweek, NaN when the rows carry no
-    date), then ``score``, ``is_alert``, ``top_features``, ``top_feature_shares``.
+    date), the ``ENTITY_COLUMNS`` (null when the rows carry none), then ``score``,
+    ``is_alert``, ``top_features``, ``top_feature_shares``.
     """
     rows = training_rows(spark, config, registered.artifact.metadata)
     inputs = model_inputs(rows, features)
-    sample = _sample(inputs.select(*features, _weekday(rows).alias(WEEKDAY)), SAMPLE_ROWS)
+    columns: list[Column | str] = [*features, _weekday(rows).alias(WEEKDAY), *_entities(rows)]
+    sample = _sample(inputs.select(*columns), SAMPLE_ROWS)
     scored = load_model(registered.artifact).score(sample[features])
     sample[WEEKDAY] = sample[WEEKDAY].astype(float)
     return pd.concat([sample, scored[list(SCORE_COLUMNS)]], axis=1)
@@ -121,6 +132,12 @@ def reference_table_rows(
             "weekday": pd.Series(
                 [None if pd.isna(w) else int(w) for w in reference[WEEKDAY]], dtype=object
             ),
+            **{
+                name: pd.Series(
+                    [None if pd.isna(v) else int(v) for v in reference[name]], dtype=object
+                )
+                for name in ENTITY_COLUMNS
+            },
             "features": [dict(zip(features, map(float, row), strict=True)) for row in values],
             "score": reference["score"].astype(float).to_numpy(),
             "is_alert": reference["is_alert"].astype(bool).to_numpy(),
@@ -138,6 +155,8 @@ def reference_from_table_rows(rows: pd.DataFrame, features: list[str]) -> pd.Dat
     values = pd.DataFrame([dict(mapping) for mapping in rows["features"]], columns=features)
     frame = values.astype(float)
     frame[WEEKDAY] = rows["weekday"].astype(float)
+    for name in ENTITY_COLUMNS:
+        frame[name] = rows[name].astype("Int64")
     frame["score"] = rows["score"].astype(float)
     frame["is_alert"] = rows["is_alert"].astype(bool)
     frame["top_features"] = [list(names) for names in rows["top_features"]]
@@ -184,7 +203,8 @@ def _current(
     start: date,
     end: date,
 ) -> pd.DataFrame:
-    """A sample of the scored rows of ``start``..``end``: model inputs, score and alert flag."""
+    """A sample of the scored rows of ``start``..``end``: model inputs, weekday, entities, score
+    and alert flag."""
     scores = (
         read_table(spark, config, SCORES)
         .where(F.col("model_name") == registered.name)
@@ -194,6 +214,6 @@ def _current(
     )
     rows = model_inputs(feature_rows(spark, config, start, end), features)
     joined = rows.join(scores, ["tx_id", "tx_date"]).select(
-        *features, F.dayofweek("tx_date").alias(WEEKDAY), "score", "is_alert"
+        *features, F.dayofweek("tx_date").alias(WEEKDAY), *_entities(rows), "score", "is_alert"
     )
     return _sample(joined, SAMPLE_ROWS)

@@ -23,6 +23,7 @@ from fraudspark.lakehouse.tables import (
     DRIFT,
     EVALUATIONS,
     FEATURE_IMPORTANCE,
+    MONITORING_REFERENCES,
     RETRAIN_HINTS,
     SOURCE_ID_COLUMNS,
     TRANSACTIONS,
@@ -59,6 +60,9 @@ ADDED_COLUMNS: tuple[tuple[Table, str], ...] = (
     (EVALUATIONS, "invalid_rows"),
     # fraud.drift: the p-value of the two-sample test behind each drift flag.
     (DRIFT, "p_value"),
+    # fraud.monitoring_references: each row's entities, for the drift tests' design effects.
+    (MONITORING_REFERENCES, "customer_id"),
+    (MONITORING_REFERENCES, "terminal_id"),
 )
 
 

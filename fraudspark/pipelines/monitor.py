@@ -35,6 +35,7 @@ from fraudspark.lakehouse.tables import (
 from fraudspark.monitoring.drift import drift_summary, feature_drift, retrain_hint
 from fraudspark.monitoring.reference import (
     DAY_OF_WEEK_FEATURES,
+    ENTITY_COLUMNS,
     WEEKDAY,
     _current,
     _reference,
@@ -197,6 +198,7 @@ def _compare(
             [c for c in binary if c in columns],
             thresholds,
             bins,
+            clusters=ENTITY_COLUMNS,
         )
     ]
     if matched is None and calendar:
