@@ -123,7 +123,7 @@ class SourceMapping(_Strict):
     cards (the Sparkov simulator draws ``trans_num`` per profile file: in our 135,013-row sample
     21,505 ids name two different payments); the stored ``source_tx_id`` is then the id and
     those columns' values joined by ``|`` (card numbers as their tokens). It needs a string
-    ``tx_id`` and is not supported for label files yet.
+    ``tx_id``; a label file read with such a mapping carries the scope columns too.
     """
 
     format: Literal["parquet", "csv", "json"] = "csv"

@@ -21,7 +21,9 @@ from fraudspark.config import (
 )
 from fraudspark.ingest.tokens import TokenKeyError
 from fraudspark.ingest.transactions import validated_source
-from fraudspark.pipelines.ingest import ingest_transactions
+from fraudspark.lakehouse.io import read_table
+from fraudspark.lakehouse.tables import QUARANTINE, TRANSACTIONS
+from fraudspark.pipelines.ingest import ingest_labels, ingest_transactions
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 KEY = "a-test-key-of-32-bytes-----------"
@@ -129,6 +131,42 @@ def test_sparkov_mapping_tokenizes_the_card_everywhere(
     assert card not in json.dumps(good["extra"]) and card not in good["raw"]
     assert bad["reject_reason"] == "malformed_record"
     assert card not in bad["raw"] and token in bad["raw"]
+
+
+def test_sparkov_labels_name_a_payment_by_its_id_and_card(
+    spark: SparkSession, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRAUDSPARK_TOKEN_KEY", KEY)
+    card, other_card = "4532015112830366", "6011000990139424"
+    shared = "0b3c8e0f5a5d4f4e9c1d2e3f4a5b6c7d"
+    lines = [
+        SPARKOV_HEADER,
+        f"{card}|888|adults_2550_female_urban.json|{shared}|2023-01-01|"
+        "08:30:00|1672561800|grocery_pos|54.20|0|fraud_Kirlin and Sons|40.1|-75.2|1000|PA",
+        f"{other_card}|999|adults_50up_male_urban.json|{shared}|2023-02-03|"
+        "10:00:00|1675418400|home|7.10|0|fraud_Kub PLC|42.8|-82.8|96825|MI",
+    ]
+    (tmp_path / "tx.csv").write_text("\n".join(lines) + "\n")
+    ingest_transactions(spark, config, str(tmp_path / "tx.csv"), now=NOW, mapping="sparkov")
+    # A late label for the second card's payment only, a label for a card never seen, and a
+    # row one field short; the label feed is pipe-delimited like the mapping's.
+    (tmp_path / "labels.csv").write_text(
+        "trans_num|cc_num|is_fraud\n"
+        f"{shared}|{other_card}|1\n"
+        f"{shared}|4000000000000002|1\n"
+        f"{shared}|{card}\n"
+    )
+    report = ingest_labels(spark, config, str(tmp_path / "labels.csv"), now=NOW, mapping="sparkov")
+    assert (report.read, report.updated, report.unchanged, report.quarantined) == (3, 1, 0, 2)
+    other = hmac.new(KEY.encode(), other_card.encode(), hashlib.sha256).hexdigest()
+    stored = read_table(spark, config, TRANSACTIONS).select("source_tx_id", "is_fraud")
+    labels = {r[0]: r[1] for r in stored.collect()}
+    token = hmac.new(KEY.encode(), card.encode(), hashlib.sha256).hexdigest()
+    assert labels == {f"{shared}|{token}": 0, f"{shared}|{other}": 1}
+    quarantined = read_table(spark, config, QUARANTINE).select("reason", "raw").collect()
+    assert sorted(r[0] for r in quarantined) == ["malformed_record", "unknown_tx_id"]
+    # No card number in clear: the unknown card as its token, the short row's masked.
+    assert not any(c in r[1] for r in quarantined for c in (card, "4000000000000002"))
 
 
 def test_card_columns_without_a_key_is_a_clear_error(

@@ -20,7 +20,10 @@ from fraudspark.ingest.sources import (
     SOURCE_FILE,
     MissingColumnsError,
     col,
+    malformed_text,
     read_source,
+    scoped_tx_id,
+    tokenize_card_columns,
 )
 from fraudspark.ingest.transactions import QUARANTINED
 
@@ -45,34 +48,40 @@ class LabelReport:
         )
 
 
-def read_labels(spark: SparkSession, source_path: str, mapping: SourceMapping) -> DataFrame:
+def read_labels(
+    spark: SparkSession, source_path: str, mapping: SourceMapping, token_key: bytes | None = None
+) -> DataFrame:
     """Label rows as ``raw_tx_id``, ``raw_is_fraud`` (text), ``malformed``, ``raw`` and
-    ``source_file``; columns found through ``mapping`` (case-insensitively). Raises
-    :class:`MissingColumnsError`, and ``ValueError`` for a mapping with ``tx_id_scope``."""
-    if mapping.tx_id_scope:
-        raise ValueError(
-            f"label files cannot use a mapping with tx_id_scope {mapping.tx_id_scope} yet "
-            "(their ids would need the scope columns, card numbers tokenized)"
-        )
+    ``source_file``; columns found through ``mapping`` (case-insensitively).
+
+    A mapping with ``tx_id_scope`` needs its scope columns in the label file too: the id is
+    composed as at ingest (``id|scope values``, card columns as their tokens). Card-number
+    columns are tokenized before anything is kept, so ``raw`` holds no card number in clear.
+    Raises :class:`MissingColumnsError`, and ``ValueError`` when the mapping marks card
+    columns and ``token_key`` is None.
+    """
     wanted = {f: mapping.columns.get(f, f) for f in ("tx_id", "is_fraud")}
-    source = read_source(spark, source_path, mapping.format, mapping.options, list(wanted.values()))
+    scope = list(mapping.tx_id_scope)
+    source = read_source(
+        spark, source_path, mapping.format, mapping.options, [*wanted.values(), *scope]
+    )
     by_lower = {c.lower(): c for c in source.columns}
-    missing = [name for name in wanted.values() if name.lower() not in by_lower]
+    missing = [name for name in [*wanted.values(), *scope] if name.lower() not in by_lower]
     if missing:
         shown = [c for c in source.columns if c not in (SOURCE_FILE, MALFORMED)]
         raise MissingColumnsError(
             f"source is missing required column(s): {', '.join(missing)} "
             f"(found: {', '.join(shown) or 'none'})"
         )
-    columns = [c for c in source.columns if c not in (SOURCE_FILE, MALFORMED)]
+    source, clear = tokenize_card_columns(source, mapping, token_key)
+    columns = [c for c in source.columns if c not in (SOURCE_FILE, MALFORMED, *clear.values())]
     record = F.to_json(F.struct(*[col(c) for c in columns]), {"ignoreNullFields": "false"})
+    raw = {f: col(by_lower[name.lower()]).cast("string") for f, name in wanted.items()}
+    raw["tx_id"] = scoped_tx_id(raw["tx_id"], [col(by_lower[c.lower()]) for c in scope])
     return source.select(
-        *[
-            col(by_lower[name.lower()]).cast("string").alias(f"raw_{f}")
-            for f, name in wanted.items()
-        ],
+        *[value.alias(f"raw_{f}") for f, value in raw.items()],
         col(MALFORMED).isNotNull().alias("malformed"),
-        F.coalesce(col(MALFORMED), record).alias("raw"),
+        F.coalesce(malformed_text(clear), record).alias("raw"),
         SOURCE_FILE,
     )
 

@@ -304,6 +304,52 @@ def build_timestamp(
     return source, parsed
 
 
+def tokenize_card_columns(
+    frame: DataFrame, mapping: SourceMapping, token_key: bytes | None
+) -> tuple[DataFrame, dict[str, str]]:
+    """``frame`` with each of ``mapping.card_number_columns`` it has replaced by its HMAC-SHA-256
+    token, and ``{card column: hidden column}``: the clear values kept under a reserved name for
+    :func:`malformed_text` (drop them before anything is written). Raises ``ValueError`` when
+    card columns are marked and ``token_key`` is None."""
+    if not mapping.card_number_columns:
+        return frame, {}
+    if token_key is None:
+        raise ValueError("the mapping marks card-number columns but no token key is set")
+    by_lower = {c.lower(): c for c in frame.columns}
+    cards = [by_lower[c.lower()] for c in mapping.card_number_columns if c.lower() in by_lower]
+    clear = {c: f"_clear_{i}" for i, c in enumerate(cards)}
+    frame = frame.withColumns({hidden: col(c).cast("string") for c, hidden in clear.items()})
+    frame = frame.withColumns(
+        {c: hmac_sha256_column(col(hidden), token_key) for c, hidden in clear.items()}
+    )
+    return frame, clear
+
+
+def malformed_text(clear: dict[str, str]) -> Column:
+    """The malformed record's original text, with no card number in clear: a record's fields
+    are parsed as far as they go, so its card number, where found, becomes its token; any other
+    run of 12-19 digits is masked (when the mapping has card columns)."""
+    raw_text: Column = col(MALFORMED)
+    for c, hidden in clear.items():
+        raw_text = F.when(
+            col(hidden).isNotNull() & (col(hidden) != ""),
+            F.replace(raw_text, col(hidden), col(c)),
+        ).otherwise(raw_text)
+    if clear:
+        raw_text = F.regexp_replace(raw_text, r"(?<![0-9])[0-9]{12,19}(?![0-9])", "<card>")
+    return raw_text
+
+
+def scoped_tx_id(raw_tx_id: Column, scope: list[Column]) -> Column:
+    """The stored source id of a mapping with ``tx_id_scope``: ``id|scope value|...`` (card
+    columns as their tokens); the id itself without scope. A missing id stays missing
+    (quarantined as such); a missing scope value is empty."""
+    if not scope:
+        return raw_tx_id
+    parts = [raw_tx_id, *[F.coalesce(c.cast("string"), F.lit("")) for c in scope]]
+    return F.when(raw_tx_id.isNotNull(), F.concat_ws("|", *parts))
+
+
 def apply_mapping(frame: DataFrame, mapping: SourceMapping, token_key: bytes | None) -> DataFrame:
     """The source in contract shape: ``raw_<field>`` (the value as it came, as text; null when
     absent), ``tx_ts_parsed`` (the built instant), ``extra`` (other kept columns as a text
@@ -321,16 +367,7 @@ def apply_mapping(frame: DataFrame, mapping: SourceMapping, token_key: bytes | N
         frame = frame.drop(*dropped)
     resolved = resolve_columns(frame, mapping)
     by_lower = {c.lower(): c for c in frame.columns}
-    cards = [by_lower[c.lower()] for c in mapping.card_number_columns if c.lower() in by_lower]
-    clear: dict[str, str] = {}
-    if mapping.card_number_columns:
-        if token_key is None:
-            raise ValueError("the mapping marks card-number columns but no token key is set")
-        clear = {c: f"_clear_{i}" for i, c in enumerate(cards)}
-        frame = frame.withColumns({hidden: col(c).cast("string") for c, hidden in clear.items()})
-        frame = frame.withColumns(
-            {c: hmac_sha256_column(col(hidden), token_key) for c, hidden in clear.items()}
-        )
+    frame, clear = tokenize_card_columns(frame, mapping, token_key)
     source_columns = [
         c for c in frame.columns if c not in (SOURCE_FILE, MALFORMED, *clear.values())
     ]
@@ -343,16 +380,7 @@ def apply_mapping(frame: DataFrame, mapping: SourceMapping, token_key: bytes | N
         log.info("keeping non-contract source columns in the `extra` map: %s", extra_columns)
     ts_raw, ts_parsed = build_timestamp(frame, resolved, mapping.timestamp)
     malformed = col(MALFORMED).isNotNull()
-    raw_text: Column = col(MALFORMED)
-    for c, hidden in clear.items():
-        # A malformed record's fields are parsed as far as they go: its card number, where
-        # found, becomes its token; any other run of 12-19 digits is masked.
-        raw_text = F.when(
-            col(hidden).isNotNull() & (col(hidden) != ""),
-            F.replace(raw_text, col(hidden), col(c)),
-        ).otherwise(raw_text)
-    if clear:
-        raw_text = F.regexp_replace(raw_text, r"(?<![0-9])[0-9]{12,19}(?![0-9])", "<card>")
+    raw_text = malformed_text(clear)
     record = F.to_json(F.struct(*[col(c) for c in source_columns]), {"ignoreNullFields": "false"})
     raw = {
         f: col(resolved[f]).cast("string") if f in resolved else F.lit(None).cast("string")
@@ -360,10 +388,7 @@ def apply_mapping(frame: DataFrame, mapping: SourceMapping, token_key: bytes | N
         if f != "tx_ts"
     }
     scope = [col(resolved[f"{TX_ID_SCOPE}.{i}"]) for i in range(len(mapping.tx_id_scope))]
-    if scope:
-        # A missing id stays missing (quarantined as such); a missing scope value is empty.
-        parts = [raw["tx_id"], *[F.coalesce(c.cast("string"), F.lit("")) for c in scope]]
-        raw["tx_id"] = F.when(raw["tx_id"].isNotNull(), F.concat_ws("|", *parts))
+    raw["tx_id"] = scoped_tx_id(raw["tx_id"], scope)
     return frame.select(
         *[value.alias(f"raw_{f}") for f, value in raw.items()],
         ts_raw.alias("raw_tx_ts"),

@@ -25,6 +25,7 @@ from fraudspark.ingest.labels import (
     read_labels,
     validate_labels,
 )
+from fraudspark.ingest.tokens import token_key
 from fraudspark.ingest.transactions import (
     ACCEPTED,
     IngestReport,
@@ -158,7 +159,8 @@ def ingest_labels(
     if not table_exists(spark, config, TRANSACTIONS):
         raise ValueError("fraud.transactions does not exist yet: ingest transactions first")
     source_mapping = resolve_mapping(config, fmt or (None if mapping else "csv"), mapping)
-    labels = read_labels(spark, source_path, source_mapping)
+    key = token_key(config.ingest) if source_mapping.card_number_columns else None
+    labels = read_labels(spark, source_path, source_mapping, key)
     known = read_table(spark, config, TRANSACTIONS)
     # A string-id label feed names transactions by their source ids.
     by_source = source_mapping.id_kind("tx_id") == "string"
