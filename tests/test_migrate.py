@@ -14,10 +14,12 @@ from fraudspark.lakehouse.io import read_table, replace_partitions, table_versio
 from fraudspark.lakehouse.tables import (
     DRIFT,
     EVALUATIONS,
+    MONITORING_REFERENCES,
     SOURCE_ID_COLUMNS,
     TRANSACTIONS,
     table_path,
 )
+from fraudspark.monitoring.reference import ENTITY_COLUMNS, reference_from_table_rows
 from fraudspark.pipelines.migrate import migrate
 
 # fraud.drift as fraudspark 0.1 (dccb447) wrote it: `model`, not `model_name`.
@@ -215,3 +217,33 @@ def test_migrate_adds_the_source_id_columns_to_old_transactions(
     version = table_version(spark, config, TRANSACTIONS)
     assert migrate(spark, config).added == ()
     assert table_version(spark, config, TRANSACTIONS) == version
+
+
+def test_migrate_adds_the_entity_ids_to_kept_monitoring_references(
+    spark: SparkSession, config: Config
+) -> None:
+    # fraud.monitoring_references before the drift tests' design effects: no entity ids.
+    assert MONITORING_REFERENCES.schema is not None
+    old = T.StructType([f for f in MONITORING_REFERENCES.schema if f.name not in ENTITY_COLUMNS])
+    row = ("fraud-rapp", 3, 0, 2, {"tx_amount": 12.5}, 0.7, False, ["tx_amount"], [1.0],
+           datetime(2025, 3, 1))  # fmt: skip
+    spark.createDataFrame([row], old).write.format("delta").save(
+        table_path(config, MONITORING_REFERENCES)
+    )
+    # Read before the migration, the reference has unknown entities (rows count as independent).
+    before = reference_from_table_rows(
+        read_table(spark, config, MONITORING_REFERENCES).toPandas(), ["tx_amount"]
+    )
+    assert before[list(ENTITY_COLUMNS)].isna().all().all()
+    assert before["tx_amount"].tolist() == [12.5]
+
+    report = migrate(spark, config)
+
+    assert report.added == (
+        "monitoring_references.customer_id",
+        "monitoring_references.terminal_id",
+    )
+    migrated = read_table(spark, config, MONITORING_REFERENCES)
+    assert migrated.columns == MONITORING_REFERENCES.schema.names
+    (kept,) = migrated.collect()
+    assert (kept["customer_id"], kept["terminal_id"], kept["score"]) == (None, None, 0.7)

@@ -156,7 +156,8 @@ def reference_from_table_rows(rows: pd.DataFrame, features: list[str]) -> pd.Dat
     frame = values.astype(float)
     frame[WEEKDAY] = rows["weekday"].astype(float)
     for name in ENTITY_COLUMNS:
-        frame[name] = rows[name].astype("Int64")
+        # Absent from a table kept before the ids were (until `fraudspark migrate`): unknown.
+        frame[name] = rows[name].astype("Int64") if name in rows else pd.NA
     frame["score"] = rows["score"].astype(float)
     frame["is_alert"] = rows["is_alert"].astype(bool)
     frame["top_features"] = [list(names) for names in rows["top_features"]]
