@@ -169,3 +169,34 @@ def test_nights_started_together_run_in_date_order(tmp_path: Path) -> None:
     assert [w.wait(30) for w in waiters] == [0, 0, 0]
     nights = ["2025-02-09", "2025-02-10", "2025-02-11", "2025-02-12"]
     assert events_of(events) == [(n, e) for n in nights for e in ("start", "end")]
+
+
+def test_an_announced_night_settles_during_its_start_up_and_holds_its_place(
+    tmp_path: Path,
+) -> None:
+    def lock_for(night: str, settle: float, wait: float = 10.0) -> NightLock:
+        return NightLock(tmp_path, date.fromisoformat(night), wait_seconds=wait,
+                         settle_seconds=settle, poll_seconds=0.05)  # fmt: skip
+
+    announced = lock_for("2025-02-10", settle=2.0)
+    announced.announce()  # as `fraudspark nightly` does before building its Spark session
+    ticket = tmp_path / "waiting" / f"2025-02-10_{announced.info.token}.json"
+    assert ticket.exists()
+    # A later night started meanwhile sees the earlier ticket and does not take the lock.
+    later = lock_for("2025-02-11", settle=0.0, wait=0.5)
+    with pytest.raises(NightLockedError, match=r"night 2025-02-10 .*waiting, earlier date"):
+        later.acquire()
+    time.sleep(2.0)  # the start-up outlasts the settle delay
+    began = time.monotonic()
+    announced.acquire()
+    assert time.monotonic() - began < 1.0  # not the 2 s settle again
+    assert not ticket.exists() and json.loads((tmp_path / LOCK_NAME).read_text())["night"] == (
+        "2025-02-10"
+    )
+    announced.release()
+    # Not announced: acquire waits the whole settle delay.
+    plain = lock_for("2025-02-12", settle=2.0)
+    began = time.monotonic()
+    plain.acquire()
+    assert time.monotonic() - began >= 2.0
+    plain.release()

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
 from fraudspark.cli.ingest import MAPPING_HELP
 from fraudspark.ingest.sources import SOURCE_FORMATS
+from fraudspark.lakehouse.lock import night_lock
 from fraudspark.pipelines.nightly import STEPS, NightInputs, run_night
 
 
@@ -28,7 +29,12 @@ def main(argv: Sequence[str]) -> int:
     steps.add_argument("--only", choices=STEPS, help="run just this step")
     args = parser.parse_args(argv)
     config = job_config(args)
+    # Announced before the session starts: the lock's settle delay passes while Spark starts.
+    lock = night_lock(config, args.date)
+    lock.announce()
     spark = job_session(config)
     night = NightInputs(args.date, args.source, args.labels, args.format, args.mapping)
-    run_night(spark, config, night, from_step=args.from_step, only=args.only, progress=print)
+    run_night(
+        spark, config, night, from_step=args.from_step, only=args.only, progress=print, lock=lock
+    )
     return 0

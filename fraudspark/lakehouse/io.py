@@ -215,6 +215,16 @@ def _merge_on_keys(
     )
 
 
+def append_new_rows(spark: SparkSession, config: Config, table: Table, rows: DataFrame) -> None:
+    """Append ``rows`` whose keys cannot be in the table yet (a fresh run id): one Delta append,
+    without the join a MERGE makes. Where a re-run may bring the same keys again, use
+    :func:`merge_insert_new`. Creates the table if needed; raises
+    :class:`~fraudspark.errors.OutdatedTableError` (see :func:`check_current_schema`)."""
+    ensure_table(spark, config, table)
+    check_current_schema(spark, config, table)
+    rows.write.format("delta").mode("append").save(table_path(config, table))
+
+
 def merge_insert_new(
     spark: SparkSession,
     config: Config,

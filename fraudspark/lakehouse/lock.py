@@ -114,6 +114,7 @@ class NightLock:
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
         self.lost = False  # set when the heartbeat finds the lock no longer ours
+        self._announced_at: float | None = None  # time.monotonic() of the ticket, if written
 
     @classmethod
     def for_config(cls, config: Config, night: date) -> NightLock:
@@ -191,12 +192,30 @@ class NightLock:
 
     # -- acquire and release -------------------------------------------------------------------
 
-    def acquire(self) -> None:
-        """Take the lock, waiting at most ``wait_seconds`` (see the class docstring)."""
+    @property
+    def _ticket(self) -> Path:
+        return self.tickets / f"{self.info.night}_{self.info.token}.json"
+
+    def announce(self) -> None:
+        """Write this night's waiting ticket now, starting the settle delay and the wait.
+
+        A job calls it before its slow start-up (the Spark session takes seconds), so that the
+        settle delay passes meanwhile and :meth:`acquire` waits only for what remains. A ticket
+        left by a process that dies before acquiring is stale once its pid is gone."""
+        if self._announced_at is not None:
+            return
         self.tickets.mkdir(parents=True, exist_ok=True)
-        ticket = self.tickets / f"{self.info.night}_{self.info.token}.json"
-        began = time.monotonic()
-        self._write_new(ticket)
+        self._write_new(self._ticket)
+        self._announced_at = time.monotonic()
+
+    def acquire(self) -> None:
+        """Take the lock, waiting at most ``wait_seconds`` since :meth:`announce` (called here
+        if it was not before; see the class docstring)."""
+        self.announce()
+        ticket = self._ticket
+        assert self._announced_at is not None
+        began = self._announced_at
+        self._announced_at = None  # a later acquire announces again
         waiting_for: str | None = None
         try:
             while True:
