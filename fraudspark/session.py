@@ -151,13 +151,16 @@ def build_spark(config: Config, register: bool = True) -> SparkSession:
         source = "from spark-submit"
     else:
         source = f"from {folder}" if jars is not None else "resolved by Ivy"
-    log.info(
-        "Spark session in %.1f s (Delta jars %s); %d tables registered in %.1f s",
-        session_seconds,
-        source,
-        registered,
-        time.perf_counter() - started,
-    )
+    if register:
+        log.info(
+            "Spark session in %.1f s (Delta jars %s); %d tables registered in %.1f s",
+            session_seconds,
+            source,
+            registered,
+            time.perf_counter() - started,
+        )
+    else:  # jobs register the tables they use when they first use them
+        log.info("Spark session in %.1f s (Delta jars %s)", session_seconds, source)
     return spark
 
 
