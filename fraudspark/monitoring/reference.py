@@ -203,9 +203,11 @@ def _current(
     features: list[str],
     start: date,
     end: date,
+    store_rows: DataFrame | None = None,
 ) -> pd.DataFrame:
     """A sample of the scored rows of ``start``..``end``: model inputs, weekday, entities, score
-    and alert flag."""
+    and alert flag. ``store_rows`` are feature-store rows covering those days, when the caller
+    read them already (they are filtered to the days); by default they are read here."""
     scores = (
         read_table(spark, config, SCORES)
         .where(F.col("model_name") == registered.name)
@@ -213,7 +215,11 @@ def _current(
         .where(F.col("tx_date").between(F.lit(start), F.lit(end)))
         .select("tx_id", "tx_date", "score", "is_alert")
     )
-    rows = model_inputs(feature_rows(spark, config, start, end), features)
+    if store_rows is None:
+        store_rows = feature_rows(spark, config, start, end)
+    else:
+        store_rows = store_rows.where(F.col("tx_date").between(F.lit(start), F.lit(end)))
+    rows = model_inputs(store_rows, features)
     joined = rows.join(scores, ["tx_id", "tx_date"]).select(
         *features, F.dayofweek("tx_date").alias(WEEKDAY), *_entities(rows), "score", "is_alert"
     )

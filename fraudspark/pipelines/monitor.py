@@ -18,11 +18,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudspark.config import Config
+from fraudspark.features.store import feature_rows
 from fraudspark.lakehouse.io import read_table, replace_partitions, table_exists
 from fraudspark.lakehouse.tables import (
     DRIFT,
@@ -32,7 +33,7 @@ from fraudspark.lakehouse.tables import (
     SCORES,
     Table,
 )
-from fraudspark.monitoring.drift import drift_summary, feature_drift, retrain_hint
+from fraudspark.monitoring.drift import RetrainHint, drift_summary, feature_drift, retrain_hint
 from fraudspark.monitoring.reference import (
     DAY_OF_WEEK_FEATURES,
     ENTITY_COLUMNS,
@@ -218,10 +219,29 @@ def _compare(
     return pd.concat(frames, ignore_index=True)
 
 
-def monitor_model(
-    spark: SparkSession, config: Config, registered: RegisteredModel, day: date, report: bool
-) -> ModelMonitoring:
-    """Drift, importance and retrain hint of one model version for ``day``; optionally a report."""
+@dataclass(frozen=True)
+class _ModelRows:
+    """One model version's monitoring of a day, computed, not yet written."""
+
+    registered: RegisteredModel
+    drift: pd.DataFrame  # every window's rows, in fraud.drift's columns
+    importance: pd.DataFrame  # fraud.feature_importance rows
+    hints: pd.DataFrame  # fraud.retrain_hints rows (none or one)
+    hint: RetrainHint | None
+    reference: pd.DataFrame
+    current_day: pd.DataFrame
+
+
+def _model_rows(
+    spark: SparkSession,
+    config: Config,
+    registered: RegisteredModel,
+    day: date,
+    store_rows: DataFrame | None = None,
+) -> _ModelRows:
+    """Drift, importance and retrain hint of one model version for ``day``. ``store_rows`` are
+    the feature-store rows of the monitoring window when the caller read them once for every
+    model (:func:`monitor_day`); by default they are read here."""
     features = list(registered.artifact.metadata["feature_names"])
     binary = [*binary_columns(features), "is_alert"]
     reference = monitoring_reference(spark, config, registered, features)
@@ -230,7 +250,8 @@ def monitor_model(
     frames = []
     current_day = pd.DataFrame()
     for days in sorted({1, window}):
-        current = _current(spark, config, registered, features, day - timedelta(days=days - 1), day)
+        start = day - timedelta(days=days - 1)
+        current = _current(spark, config, registered, features, start, day, store_rows)
         current["is_alert"] = current["is_alert"].astype(int)
         if days == 1:
             current_day = current
@@ -266,26 +287,17 @@ def monitor_model(
     drift["window_days"] = drift["window_days"].astype(int)
     drift["drifted"] = drift["drifted"].astype(bool)
     drift["value"] = drift["value"].astype(float)
-    where = f"monitor_date = '{day}' AND model_name = '{registered.name}'"
-    _write(spark, config, DRIFT, drift, where)
-    _write(
-        spark,
-        config,
-        FEATURE_IMPORTANCE,
-        pd.DataFrame(
-            {
-                "importance_date": day,
-                "model_name": registered.name,
-                "model_version": registered.version,
-                "feature": features,
-                "importance": importance.to_numpy(dtype=float),
-                "training_importance": trained.reindex(features, fill_value=0.0).to_numpy(),
-            }
-        ),
-        f"importance_date = '{day}' AND model_name = '{registered.name}'",
+    importance_rows = pd.DataFrame(
+        {
+            "importance_date": day,
+            "model_name": registered.name,
+            "model_version": registered.version,
+            "feature": features,
+            "importance": importance.to_numpy(dtype=float),
+            "training_importance": trained.reindex(features, fill_value=0.0).to_numpy(),
+        }
     )
-    day_drift = drift[drift["window_days"] == 1]
-    hint = retrain_hint(day_drift)
+    hint = retrain_hint(drift[drift["window_days"] == 1])
     hints = pd.DataFrame(
         [
             {
@@ -301,24 +313,46 @@ def monitor_model(
         else [],
         columns=RETRAIN_HINTS.schema.fieldNames() if RETRAIN_HINTS.schema else None,
     )
-    _write(
-        spark,
-        config,
-        RETRAIN_HINTS,
-        hints,
-        f"monitor_date = '{day}' AND model_name = '{registered.name}'",
-    )
+    return _ModelRows(registered, drift, importance_rows, hints, hint, reference, current_day)
 
+
+def _write_day(spark: SparkSession, config: Config, day: date, computed: list[_ModelRows]) -> None:
+    """Replace ``day``'s rows of these models in fraud.drift, fraud.feature_importance and
+    fraud.retrain_hints: one write a table, whatever the number of models."""
+    names = ", ".join(f"'{rows.registered.name}'" for rows in computed)
+    for table, date_column, frames in (
+        (DRIFT, "monitor_date", [rows.drift for rows in computed]),
+        (FEATURE_IMPORTANCE, "importance_date", [rows.importance for rows in computed]),
+        (RETRAIN_HINTS, "monitor_date", [rows.hints for rows in computed]),
+    ):
+        assert table.schema is not None
+        present = [frame for frame in frames if not frame.empty]
+        rows = (
+            pd.concat(present, ignore_index=True)
+            if present
+            else pd.DataFrame(columns=table.schema.fieldNames())
+        )
+        _write(spark, config, table, rows, f"{date_column} = '{day}' AND model_name IN ({names})")
+
+
+def _result(
+    spark: SparkSession, config: Config, day: date, rows: _ModelRows, report: bool
+) -> ModelMonitoring:
+    """The model's monitoring result, with its report when asked (after the day's rows are
+    written: the report's importance trend reads them back)."""
+    registered, hint = rows.registered, rows.hint
+    day_drift = rows.drift[rows.drift["window_days"] == 1]
     path = None
     if report:
         summary = drift_summary(day_drift)
-        drifted = [f for f in (hint.features if hint else ()) if f in current_day][:6]
+        drifted = [f for f in (hint.features if hint else ()) if f in rows.current_day][:6]
+        current_scores = rows.current_day.get("score", pd.Series(dtype=float))
         path = write_report(
             config.monitoring.reports_dir,
             date=day,
             summary=summary,
-            distributions={f: (reference[f], current_day[f]) for f in drifted},
-            scores=(reference["score"], current_day.get("score", pd.Series(dtype=float))),
+            distributions={f: (rows.reference[f], rows.current_day[f]) for f in drifted},
+            scores=(rows.reference["score"], current_scores),
             daily_alerts=_daily_alerts(spark, config, registered, day),
             importance_trend=_importance_trend(spark, config, registered, day),
             model=str(registered),
@@ -331,6 +365,16 @@ def monitor_model(
         hint.severity if hint else 0.0,
         path,
     )
+
+
+def monitor_model(
+    spark: SparkSession, config: Config, registered: RegisteredModel, day: date, report: bool
+) -> ModelMonitoring:
+    """Drift, importance and retrain hint of one model version for ``day``, written to
+    fraud.drift, fraud.feature_importance and fraud.retrain_hints; optionally a report."""
+    rows = _model_rows(spark, config, registered, day)
+    _write_day(spark, config, day, [rows])
+    return _result(spark, config, day, rows, report)
 
 
 def _daily_alerts(
@@ -372,11 +416,20 @@ def monitor_day(spark: SparkSession, config: Config, day: date) -> list[ModelMon
         return []
     if not table_exists(spark, config, SCORES):
         raise ValueError("fraud.scores does not exist yet: score before monitoring")
+    # The window's feature-store rows, read once for every model and window (cached: each
+    # model's comparison samples them twice).
+    start = day - timedelta(days=config.monitoring.window_days - 1)
+    store_rows = feature_rows(spark, config, start, day).cache()
+    try:
+        computed = [_model_rows(spark, config, m, day, store_rows) for m in models]
+    finally:
+        store_rows.unpersist()
+    _write_day(spark, config, day, computed)
     results = []
-    for index, registered in enumerate(models):
-        result = monitor_model(spark, config, registered, day, report=index == 0)
+    for index, rows in enumerate(computed):
+        result = _result(spark, config, day, rows, report=index == 0)
         results.append(result)
-        log.info("%s on %s:\n%s", registered, day, monitoring_summary(result))
+        log.info("%s on %s:\n%s", rows.registered, day, monitoring_summary(result))
     return results
 
 
