@@ -110,6 +110,7 @@ def _features(spark: SparkSession, config: Config, night: NightInputs) -> StepOu
 
 
 def _score(spark: SparkSession, config: Config, night: NightInputs) -> StepOutcome:
+    from fraudspark.features.store import feature_rows
     from fraudspark.pipelines.score import score_days
     from fraudspark.registry import champions
 
@@ -118,11 +119,18 @@ def _score(spark: SparkSession, config: Config, night: NightInputs) -> StepOutco
         return StepOutcome("skipped", details={"reason": "no registered model"})
     rows_in = rows_out = 0
     details = {}
-    for champion in models:
-        report = score_days(spark, config, str(champion), night.day, night.day)
-        rows_in += report.rows_scored
-        rows_out += report.rows_inserted
-        details[champion.name] = f"version {champion.version}: {report.summary()}"
+    # The night's feature-store rows, assembled once for every champion.
+    store_rows = feature_rows(spark, config, night.day, night.day).cache()
+    try:
+        for champion in models:
+            report = score_days(
+                spark, config, str(champion), night.day, night.day, store_rows=store_rows
+            )
+            rows_in += report.rows_scored
+            rows_out += report.rows_inserted
+            details[champion.name] = f"version {champion.version}: {report.summary()}"
+    finally:
+        store_rows.unpersist()
     return StepOutcome(rows_in=rows_in, rows_out=rows_out, details=details)
 
 

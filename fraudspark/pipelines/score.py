@@ -142,19 +142,29 @@ def alert_reasons(
 
 
 def score_days(
-    spark: SparkSession, config: Config, model: str, start: date, end: date, top_k: int = 3
+    spark: SparkSession,
+    config: Config,
+    model: str,
+    start: date,
+    end: date,
+    top_k: int = 3,
+    store_rows: DataFrame | None = None,
 ) -> ScoringReport:
     """The scoring job: score the feature store's rows for ``start``..``end`` into fraud.scores.
 
     ``model`` is ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION`` from the registry (a scorer such
     as ``fraud-rapp`` or the classifier ``fraud-classifier``); the version it resolves to is
     written with every score. A model trained on other features stops here with the missing
-    and extra feature names.
+    and extra feature names. ``store_rows`` are those days' feature-store rows
+    (:func:`~fraudspark.features.store.feature_rows`) when the caller read them once for
+    several models; by default they are read here.
     """
     if start > end:
         raise ValueError(f"scoring start {start} is after its end {end}")
     registered = registered_artifact(config, model)
-    rows = feature_rows(spark, config, start, end).drop("is_fraud")
+    if store_rows is None:
+        store_rows = feature_rows(spark, config, start, end)
+    rows = store_rows.drop("is_fraud")
     scored = score_feature_rows(rows, registered.artifact, model_feature_columns(config), top_k)
     inserted = write_scores(spark, config, scored, registered.name, registered.version, start, end)
     written = (
