@@ -201,19 +201,13 @@ def homogeneity_p_value(
     return float(chi2_contingency(table).pvalue)
 
 
-def kolmogorov_smirnov_p_value(
-    reference: ArrayLike, current: ArrayLike, deffs: tuple[float, float] = (1, 1)
-) -> float:
-    """p-value of the two-sample KS test; with design effects (:func:`design_effects`) other
-    than 1, by the asymptotic Kolmogorov distribution on the effective sizes n / deff, as
-    ``scipy.stats.ks_2samp(method="asymp")`` computes it (``kstwo.sf(D, round(n m / (n + m)))``).
-    Without, ``ks_2samp``'s own p-value (exact on small samples)."""
-    return _ks_test(_finite(reference, "reference"), _finite(current, "current"), deffs)[1]
-
-
 def _ks_test(
     reference: np.ndarray, current: np.ndarray, deffs: tuple[float, float]
 ) -> tuple[float, float]:
+    """The two-sample KS statistic and p-value. With design effects other than 1, the p-value
+    is the asymptotic Kolmogorov distribution on the effective sizes n / deff, as
+    ``scipy.stats.ks_2samp(method="asymp")`` computes it (``kstwo.sf(D, round(n m / (n + m)))``);
+    without, ``ks_2samp``'s own (exact on small samples)."""
     result = ks_2samp(reference, current)
     if deffs == (1, 1):
         return float(result.statistic), float(result.pvalue)
