@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from fraudspark.config import Config
 from fraudspark.errors import EXIT_NIGHT_LOCKED, NightLockedError
-from fraudspark.lakehouse.lock import LOCK_NAME, NightLock
+from fraudspark.lakehouse.lock import LOCK_NAME, NightLock, night_lock
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -200,3 +201,18 @@ def test_an_announced_night_settles_during_its_start_up_and_holds_its_place(
     plain.acquire()
     assert time.monotonic() - began >= 2.0
     plain.release()
+
+
+def test_a_backfill_waits_the_settle_delay_for_its_first_night_only(
+    tmp_path: Path, base_config: Config
+) -> None:
+    nightly = base_config.nightly.model_copy(
+        update={"lock_settle_seconds": 30.0, "lock_dir": str(tmp_path)}
+    )
+    config = base_config.model_copy(update={"nightly": nightly})
+    assert night_lock(config, date(2025, 2, 10)).settle_seconds == 30.0
+    later = night_lock(config, date(2025, 2, 11), settle=False)
+    began = time.monotonic()
+    with later:  # nights 2..N of a backfill: no 30 s settle
+        assert time.monotonic() - began < 2.0
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["night"] == "2025-02-11"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
 from fraudspark.cli.ingest import MAPPING_HELP
 from fraudspark.ingest.sources import SOURCE_FORMATS
+from fraudspark.lakehouse.lock import night_lock
 from fraudspark.pipelines.nightly import backfill
 
 
@@ -22,8 +23,12 @@ def main(argv: Sequence[str]) -> int:
     reader.add_argument("--mapping", help=MAPPING_HELP)
     args = parser.parse_args(argv)
     config = job_config(args)
+    # Announced before the session starts, as `fraudspark nightly` does.
+    first_lock = night_lock(config, args.start)
+    first_lock.announce()
     spark = job_session(config)
     backfill(
-        spark, config, args.start, args.end, args.raw, args.format, args.mapping, progress=print
-    )
+        spark, config, args.start, args.end, args.raw, args.format, args.mapping, progress=print,
+        first_lock=first_lock,
+    )  # fmt: skip
     return 0

@@ -117,8 +117,9 @@ class NightLock:
         self._announced_at: float | None = None  # time.monotonic() of the ticket, if written
 
     @classmethod
-    def for_config(cls, config: Config, night: date) -> NightLock:
-        """The lock for ``night`` under ``config.nightly`` (directory, timings)."""
+    def for_config(cls, config: Config, night: date, settle: bool = True) -> NightLock:
+        """The lock for ``night`` under ``config.nightly`` (directory, timings); ``settle``
+        False skips the settle delay (for a process whose earlier nights already waited it)."""
         settings = config.nightly
         directory = settings.lock_dir
         if directory is None:
@@ -134,7 +135,7 @@ class NightLock:
             wait_seconds=settings.lock_wait_seconds,
             stale_seconds=settings.lock_stale_seconds,
             heartbeat_seconds=settings.lock_heartbeat_seconds,
-            settle_seconds=settings.lock_settle_seconds,
+            settle_seconds=settings.lock_settle_seconds if settle else 0.0,
         )
 
     # -- state on disk -------------------------------------------------------------------------
@@ -282,6 +283,7 @@ class NightLock:
         self.release()
 
 
-def night_lock(config: Config, night: date) -> NightLock:
-    """The nightly lock for ``night`` under ``config`` (a context manager)."""
-    return NightLock.for_config(config, night)
+def night_lock(config: Config, night: date, settle: bool = True) -> NightLock:
+    """The nightly lock for ``night`` under ``config`` (a context manager); see
+    :meth:`NightLock.for_config` for ``settle``."""
+    return NightLock.for_config(config, night, settle)

@@ -305,10 +305,16 @@ def backfill(
     mapping: str | None = None,
     progress: Callable[[str], None] | None = None,
     maintain: bool = False,
+    first_lock: NightLock | None = None,
 ) -> None:
     """Run the nights ``start``..``end`` in order, each resuming where it stopped; each
     night's raw files are read in ``source_format`` or with the source ``mapping``;
-    ``maintain`` runs the maintain step even when ``nightly.maintain`` is off."""
+    ``maintain`` runs the maintain step even when ``nightly.maintain`` is off; ``first_lock``
+    is ``start``'s lock if the caller announced it (see :func:`run_night`).
+
+    Only the first night waits the lock's settle delay: it exists so that processes started
+    together see each other's tickets, and any started with this one left theirs during the
+    first night."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     day = start
@@ -316,5 +322,6 @@ def backfill(
         night = NightInputs(
             day, day_source(raw_root, day), None, source_format, mapping, maintain=maintain
         )
-        run_night(spark, config, night, progress=progress)
+        lock = first_lock if day == start else night_lock(config, day, settle=False)
+        run_night(spark, config, night, progress=progress, lock=lock)
         day += timedelta(days=1)

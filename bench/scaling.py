@@ -1,0 +1,195 @@
+"""Scale benchmark: generate, ingest and the full feature job on a local standalone cluster.
+
+    python bench/scaling.py [--sizes 5M,10M,20M] [--workers 2,1] [--days 183]
+                            [--workdir DIR] [--executor-memory 3g]
+
+A Spark standalone master and two one-core workers on 127.0.0.1 (``tests/cluster.py``, as the
+cluster tests start them). For each size, the simulated world is sized to hold about that many
+payments over ``--days`` days (customers = size / (days x 1.91 payments a customer-day, the
+simulator's mean), terminals = 2 x customers, the shape of issue 12's 7M run), and then, each
+step one fresh ``spark-submit`` process of the job a user runs:
+
+1. ``jobs/generate.py`` on both workers: the raw Parquet files (timed, once per size);
+2. ``jobs/ingest.py`` on both workers: raw files -> ``fraud.transactions`` (timed, once);
+3. for each worker count W in ``--workers`` (``spark.cores.max = W``: W one-core executors),
+   ``jobs/features.py --full`` (``fraud.features_windowed`` and ``fraud.features_monthly``),
+   after deleting the feature tables.
+
+Every step reports wall seconds and the machine's busy cores during it (all processes: the
+executors are children of the worker daemons, not of ``spark-submit``, so the run's own CPU is
+the machine's; run it on a quiet machine). The feature job is split by its Delta commits: the
+seconds from the process start to the ``features_windowed`` commit (session start, read,
+both entity passes, write), from there to the ``features_monthly`` commit, and the rest
+(the job's report and the process exit). Results go to ``<workdir>/scaling-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from timing import CORES, log, machine_line, parse_size, run_process
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.cluster import StandaloneCluster  # noqa: E402
+
+PAYMENTS_PER_CUSTOMER_DAY = 1.91  # the simulator's mean (issue 12: 7.0M for 20,000 x 183 days)
+
+
+@dataclass
+class Step:
+    size: str
+    workers: int
+    step: str
+    wall_s: float
+    busy_cores: float
+    load_before: float
+    detail: dict[str, float]
+
+
+def last_commit_ms(table: Path) -> int:
+    """The timestamp (ms since the epoch) of the table's latest Delta commit."""
+    commits = sorted((table / "_delta_log").glob("*.json"))
+    for line in commits[-1].read_text().splitlines():
+        entry = json.loads(line)
+        if "commitInfo" in entry:
+            return int(entry["commitInfo"]["timestamp"])
+    raise RuntimeError(f"no commitInfo in {commits[-1]}")
+
+
+def run_step(
+    cluster: StandaloneCluster,
+    size: str,
+    workers: int,
+    step: str,
+    script: str,
+    args: list[str],
+    conf: dict[str, str],
+    cwd: Path,
+) -> tuple[Step, float]:
+    """One fresh spark-submit of ``jobs/<script>`` on ``workers`` executors; returns the step
+    and its start (epoch seconds)."""
+    command = cluster.submit_command(
+        REPO / "jobs" / script, args, conf={**conf, "spark.cores.max": str(workers)}
+    )
+    started = time.time()
+    run = run_process(f"{size} x {workers} worker(s): {step}", command, cluster.env, str(cwd))
+    tail = run.stdout_text.strip().splitlines()
+    if tail:
+        log(f"  {tail[0]}")
+    sample = run.sample
+    busy = (sample.cpu_s + sample.others_cpu_s) / sample.wall_s
+    return Step(size, workers, step, sample.wall_s, busy, sample.load_before, {}), started
+
+
+def save(steps: list[Step], out: Path) -> None:
+    """Write the steps so far (a long run keeps what it measured if stopped)."""
+    out.write_text(json.dumps([asdict(s) for s in steps], indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="5M,10M,20M")
+    parser.add_argument("--workers", default="2,1", help="worker counts to run, e.g. 2,1")
+    parser.add_argument("--days", type=int, default=183)
+    parser.add_argument("--workdir", default="/tmp/fraudspark-scaling")
+    parser.add_argument("--executor-memory", default="3g")
+    parser.add_argument("--keep", action="store_true", help="keep each size's data afterwards")
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    counts = [int(w) for w in args.workers.split(",")]
+    log(machine_line())
+    logs = workdir / "cluster-logs"
+    logs.mkdir(exist_ok=True)
+    memory_mb = int(args.executor_memory.rstrip("g")) * 1024 + 1024
+    events = workdir / "events"
+    events.mkdir(exist_ok=True)
+    cluster = StandaloneCluster(logs, workers=max(counts), worker_memory=f"{memory_mb}m")
+    cluster.start()
+    conf = {
+        "spark.executor.memory": args.executor_memory,
+        "spark.driver.memory": "2g",
+        "spark.sql.shuffle.partitions": "8",
+        # Stage timings for the breakdown, read afterwards with Spark's history tools.
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": str(events),
+        "spark.eventLog.compress": "false",
+    }
+    steps: list[Step] = []
+    out = workdir / f"scaling-{datetime.now():%Y%m%d-%H%M%S}.json"
+    try:
+        for size in args.sizes.split(","):
+            rows = parse_size(size)
+            customers = max(1, round(rows / (args.days * PAYMENTS_PER_CUSTOMER_DAY)))
+            root = workdir / size
+            shutil.rmtree(root, ignore_errors=True)
+            raw = root / "raw"
+            root.mkdir(parents=True)
+            log(f"{size}: {customers} customers, {2 * customers} terminals, {args.days} days")
+            step, _ = run_step(cluster, size, max(counts), "generate", "generate.py", [
+                "--out", str(raw), "--customers", str(customers),
+                "--terminals", str(2 * customers), "--days", str(args.days),
+                "--start-date", "2025-01-01",
+            ], conf, root)  # fmt: skip
+            steps.append(step)
+            lakehouse = root / "lakehouse"
+            common = ["--lakehouse", str(lakehouse)]
+            step, _ = run_step(cluster, size, max(counts), "ingest", "ingest.py",
+                               ["--source", str(raw), "--format", "parquet", *common],
+                               conf, root)  # fmt: skip
+            steps.append(step)
+            save(steps, out)
+            for workers in counts:
+                for table in ("features_windowed", "features_monthly"):
+                    shutil.rmtree(lakehouse / table, ignore_errors=True)
+                step, started = run_step(
+                    cluster,
+                    size,
+                    workers,
+                    "features --full",
+                    "features.py",
+                    ["--full", *common],
+                    conf,
+                    root,
+                )
+                windowed = last_commit_ms(lakehouse / "features_windowed") / 1000 - started
+                monthly = last_commit_ms(lakehouse / "features_monthly") / 1000 - started
+                step.detail = {
+                    "to windowed commit": round(windowed, 1),
+                    "monthly": round(monthly - windowed, 1),
+                    "report and exit": round(step.wall_s - monthly, 1),
+                }
+                log(f"  {step.detail}")
+                steps.append(step)
+                save(steps, out)
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
+    finally:
+        cluster.stop()
+    print()
+    print(f"# Scaling on a standalone cluster ({CORES} cores): {' '.join(sys.argv)}")
+    print()
+    print("| size | workers | step | wall s | busy cores | load before | breakdown |")
+    print("|---|---|---|---|---|---|---|")
+    for s in steps:
+        detail = ", ".join(f"{k} {v:.1f}" for k, v in s.detail.items())
+        print(
+            f"| {s.size} | {s.workers} | {s.step} | {s.wall_s:.1f} | {s.busy_cores:.2f} | "
+            f"{s.load_before:.2f} | {detail} |"
+        )
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TZ", "UTC")
+    raise SystemExit(main())
