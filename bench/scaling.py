@@ -15,9 +15,12 @@ step one fresh ``spark-submit`` process of the job a user runs:
    ``jobs/features.py --full`` (``fraud.features_windowed`` and ``fraud.features_monthly``),
    after deleting the feature tables.
 
-Every step reports wall seconds and the machine's busy cores during it (all processes: the
-executors are children of the worker daemons, not of ``spark-submit``, so the run's own CPU is
-the machine's; run it on a quiet machine). The feature job is split by its Delta commits: the
+Every step reports wall seconds, the CPU seconds of the job (the ``spark-submit`` driver's
+process tree and the worker daemons' trees: the executors and their Python workers are
+children of the workers), and the machine's busy cores during it (all processes). The CPU
+seconds hold up when something else shares the machine; the wall time needs a quiet one.
+
+The feature job is split by its Delta commits: the
 seconds from the process start to the ``features_windowed`` commit (session start, read,
 both entity passes, write), from there to the ``features_monthly`` commit, and the rest
 (the job's report and the process exit). Results go to ``<workdir>/scaling-<time>.json``.
@@ -35,7 +38,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from timing import CORES, log, machine_line, parse_size, run_process
+from timing import CORES, TreeCpu, log, machine_line, parse_size, run_process
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -50,6 +53,7 @@ class Step:
     workers: int
     step: str
     wall_s: float
+    cpu_s: float
     busy_cores: float
     load_before: float
     detail: dict[str, float]
@@ -81,13 +85,24 @@ def run_step(
         REPO / "jobs" / script, args, conf={**conf, "spark.cores.max": str(workers)}
     )
     started = time.time()
-    run = run_process(f"{size} x {workers} worker(s): {step}", command, cluster.env, str(cwd))
+    # The executors and their Python workers are children of the worker daemons.
+    meters = [TreeCpu(worker.pid) for worker in cluster.workers]
+    for meter in meters:
+        meter.__enter__()
+    try:
+        run = run_process(f"{size} x {workers} worker(s): {step}", command, cluster.env, str(cwd))
+    finally:
+        for meter in meters:
+            meter.stop()
     tail = run.stdout_text.strip().splitlines()
     if tail:
         log(f"  {tail[0]}")
     sample = run.sample
+    cpu = sample.cpu_s + sum(meter.seconds for meter in meters)
     busy = (sample.cpu_s + sample.others_cpu_s) / sample.wall_s
-    return Step(size, workers, step, sample.wall_s, busy, sample.load_before, {}), started
+    log(f"  CPU of the driver, the executors and their Python workers: {cpu:.1f} s")
+    step = Step(size, workers, step, sample.wall_s, cpu, busy, sample.load_before, {})
+    return step, started
 
 
 def save(steps: list[Step], out: Path) -> None:
@@ -178,12 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"# Scaling on a standalone cluster ({CORES} cores): {' '.join(sys.argv)}")
     print()
-    print("| size | workers | step | wall s | busy cores | load before | breakdown |")
-    print("|---|---|---|---|---|---|---|")
+    print("| size | workers | step | wall s | CPU s | busy cores | load before | breakdown |")
+    print("|---|---|---|---|---|---|---|---|")
     for s in steps:
         detail = ", ".join(f"{k} {v:.1f}" for k, v in s.detail.items())
         print(
-            f"| {s.size} | {s.workers} | {s.step} | {s.wall_s:.1f} | {s.busy_cores:.2f} | "
+            f"| {s.size} | {s.workers} | {s.step} | {s.wall_s:.1f} | {s.cpu_s:.1f} | "
+            f"{s.busy_cores:.2f} | "
             f"{s.load_before:.2f} | {detail} |"
         )
     print(f"\nresults: {out}")

@@ -196,6 +196,13 @@ class FeatureConfig(_Strict):
     label_delay_days: int = Field(default=7, ge=0)
     # A monthly value is forward-filled for at most this many months, then null.
     monthly_staleness_months: int = Field(default=2, ge=0)
+    # Rows of one task of the windowed features (one Arrow table in one Python worker, about
+    # 0.8 KB a row at peak: docs/scaling.md); the job uses more partitions to stay under it.
+    rows_per_partition: int = Field(default=1_000_000, ge=1)
+    # An entity with more rows than this in one pass (an online merchant) is split by time into
+    # pieces of about this many rows, each with the windows' look-back rows before it, so that
+    # no task holds the whole entity; null never splits.
+    split_entity_rows: int | None = Field(default=500_000, ge=1)
 
     @field_validator("customer_day_windows", "terminal_day_windows", "minute_windows")
     @classmethod

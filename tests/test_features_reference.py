@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
 
 from fraudspark.config import FeatureConfig
-from fraudspark.features.definitions import windowed_feature_columns
-from fraudspark.features.windowed import windowed_features
+from fraudspark.features.definitions import (
+    customer_windows,
+    terminal_windows,
+    windowed_feature_columns,
+)
+from fraudspark.features.windowed import large_entities, plan_pieces, windowed_features
 from tests.feature_reference import reference_windowed_features
 
 
@@ -58,3 +64,54 @@ def test_windowed_features_match_reference(spark: SparkSession) -> None:
     # The data really exercised the edge cases the test is about.
     assert tx.duplicated(["customer_id", "tx_ts"]).any()
     assert (got["term_nb_tx_1d"] == 0).any() and (got["term_risk_7d"] > 0).any()
+
+
+def test_entities_split_by_time_give_the_same_features(spark: SparkSession) -> None:
+    # Short windows and a tiny piece size: every customer (~75 rows) and terminal (~150 rows)
+    # is split into pieces of about 15 rows, each piece spanning at least the 3-day look-back.
+    config = FeatureConfig(
+        customer_day_windows=[1, 2],
+        terminal_day_windows=[1, 2],
+        label_delay_days=1,
+        split_entity_rows=15,
+    )
+    tx = random_transactions(seed=11)
+    frame = spark.createDataFrame(
+        tx, "tx_id long, tx_ts timestamp, customer_id long, terminal_id long, "
+        "tx_amount double, is_fraud int",
+    ).selectExpr("*", "to_date(tx_ts) AS tx_date")  # fmt: skip
+    customers, terminals = customer_windows(config), terminal_windows(config)
+    customer_plans = large_entities(frame, customers, 15)
+    terminal_plans = large_entities(frame, terminals, 15)
+    assert len(customer_plans) == 25 and min(plan.pieces for plan in customer_plans) >= 4
+    assert len(terminal_plans) == 12 and min(plan.pieces for plan in terminal_plans) >= 8
+    columns = windowed_feature_columns(config)
+    got = windowed_features(frame, config, partitions=3, time_zone="UTC").toPandas()
+    got = got.sort_values("tx_id").reset_index(drop=True)
+    expected = reference_windowed_features(tx, config).sort_values("tx_id").reset_index(drop=True)
+    assert list(got["tx_id"]) == list(expected["tx_id"])  # each row once: no history copy left
+    for column in columns:
+        if "_nb_tx_" in column or column.startswith("tx_during"):
+            assert (got[column].to_numpy() == expected[column].to_numpy()).all(), column
+        else:
+            np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, err_msg=column)
+    # A night (the days given) split the same way equals the unsplit night bit for bit.
+    night = (date(2025, 1, 30), date(2025, 1, 31))
+    unsplit = config.model_copy(update={"split_entity_rows": None})
+    split_night = windowed_features(frame, config, 3, night, time_zone="UTC").toPandas()
+    plain_night = windowed_features(frame, unsplit, 3, night, time_zone="UTC").toPandas()
+    pd.testing.assert_frame_equal(
+        split_night.sort_values("tx_id").reset_index(drop=True),
+        plain_night.sort_values("tx_id").reset_index(drop=True),
+    )
+    assert len(plain_night) > 0
+
+
+def test_plan_pieces_by_hand() -> None:
+    day = 86_400_000_000
+    # 100 rows over 10 days in pieces of 25 rows: 4 spans of 2.5 days (look-back 1 day).
+    assert plan_pieces(100, 0, 10 * day - 1, day, 25) == (10 * day // 4, 4)
+    # A look-back of 4 days makes a piece span 4 days: 3 pieces, not 4.
+    assert plan_pieces(100, 0, 10 * day - 1, 4 * day, 25) == (4 * day, 3)
+    # Fewer rows than a piece: one piece.
+    assert plan_pieces(10, 0, 10 * day - 1, day, 25)[1] == 1

@@ -3,10 +3,12 @@ fresh process under small memory limits, completes and its ``fraud.features_wind
 the DuckDB reference on every row.
 
 The windowed features hash rows by entity and load each whole partition into one Arrow table
-in a Python worker, so the hot terminal's rows all land in one task: about 0.6-0.8 KB a row of
-that partition at peak (the Arrow table in and out, ~190 B; the sort, prefix-sum and feature
-arrays, ~380 B). Here the task holding terminal 0 has ~79,000 rows of 197,200 (4 partitions),
-twice the others; its worker peaked at ~190 MiB resident, ~130 MiB of it the imports.
+in a Python worker: about 0.6-0.8 KB a row of that partition at peak (the Arrow table in and
+out, ~190 B; the sort, prefix-sum and feature arrays, ~380 B). Unsplit, all of the hot
+terminal's rows land in one task (~79,000 rows of 197,200 in 4 partitions, twice the others).
+Here ``features.split_entity_rows`` is 15,000, so terminal 0 (~40,000 rows) is computed in
+three time pieces, each with the 37 days of look-back before it, and the features must still
+equal the reference exactly.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ WORLD: dict[str, Any] = {
 # per-thread arenas, Arrow's mimalloc) while ~190 MiB is resident. With one malloc arena pair and
 # Arrow on the system allocator it reserves ~400 MiB, and 512m suffices.
 LIMITS = {"spark.driver.memory": "512m", "spark.executor.pyspark.memory": "512m"}
+SPLIT_ROWS = 15_000
 WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "ARROW_DEFAULT_MEMORY_POOL": "system"}
 
 
@@ -139,6 +142,8 @@ def test_feature_job_with_a_hot_terminal_fits_small_memory_and_matches_duckdb(
                     },
                 },
                 "lakehouse": {"root": config.lakehouse_root},
+                # Terminal 0 (~40,000 rows) is split by time into pieces of ~15,000 rows.
+                "features": {"split_entity_rows": SPLIT_ROWS},
             }
         )
     )
@@ -151,6 +156,7 @@ def test_feature_job_with_a_hot_terminal_fits_small_memory_and_matches_duckdb(
     output = process.communicate(timeout=600)[0]
     peak_bytes = peak.stop()
     assert process.returncode == 0, output[-3000:]
+    assert f"1 terminal(s) above {SPLIT_ROWS} rows split by time, into 3 pieces" in output, output
     # For the record (pytest -s): the JVM and its Python workers together.
     print(f"feature job: {rows} rows, {hot} at terminal 0, peak RSS {peak_bytes / 2**20:.0f} MiB")
 

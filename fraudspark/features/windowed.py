@@ -8,8 +8,11 @@ length. The work runs per partition in ``mapInArrow`` after hashing rows by enti
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -31,6 +34,8 @@ from fraudspark.features.definitions import (
 )
 from fraudspark.session import spark_settings
 
+log = logging.getLogger(__name__)
+
 # Amounts are summed as integers of 1e-6 currency units (payments have 2-3 decimals).
 AMOUNT_SCALE = 1_000_000
 # The largest payment the amount sums keep exact to 1e-6 (above it rint(x * 1e6) leaves int64).
@@ -43,6 +48,10 @@ _KEY_LIMIT = 2**62
 _BATCH_ROWS = 100_000
 # Int.MaxValue: the value for which Spark does not measure Arrow batches row by row.
 _NO_BYTE_LIMIT = str(2**31 - 1)
+# Columns of a split entity pass, dropped before the rows go back to Spark: the piece of its
+# entity a row is computed in, and whether it is the row's own piece (else it is look-back
+# history copied into the next piece).
+_PIECE, _OWN = "_fraudspark_piece", "_fraudspark_own"
 
 
 def split_amount_units(amount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,6 +167,92 @@ def entity_codes(keys: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(keys.to_numpy(), dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class EntityPieces:
+    """How one large entity's rows are split by time: piece ``p`` holds the rows with
+    ``first + p * span <= tx_ts < first + (p + 1) * span`` (microseconds), ``pieces`` in all,
+    and, as history, the rows of piece ``p - 1`` its windows reach back to."""
+
+    key: object
+    first_micros: int
+    span_micros: int
+    pieces: int
+
+
+def plan_pieces(
+    rows: int, first_micros: int, last_micros: int, lookback_micros: int, piece_rows: int
+) -> tuple[int, int]:
+    """``(span_micros, pieces)`` splitting an entity of ``rows`` rows over
+    [first_micros, last_micros] into time pieces of about ``piece_rows`` rows (for evenly spread
+    rows). A piece spans at least the look-back, so its history lies in the piece before it:
+    an entity whose look-back alone holds more rows cannot be split further."""
+    wanted = max(1, math.ceil(rows / piece_rows))
+    length = last_micros - first_micros + 1
+    span = max(math.ceil(length / wanted), lookback_micros, 1)
+    return span, math.ceil(length / span)
+
+
+def large_entities(frame: DataFrame, spec: WindowSpec, piece_rows: int) -> list[EntityPieces]:
+    """The entities of ``frame`` with more than ``piece_rows`` rows, with their time split
+    (:func:`plan_pieces`); one aggregation over the key and the time column."""
+    lookback = int(spec.lookback.total_seconds() * 1_000_000)
+    found = (
+        frame.groupBy(spec.key)
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.min(F.unix_micros("tx_ts")).alias("first"),
+            F.max(F.unix_micros("tx_ts")).alias("last"),
+        )
+        .where(F.col("rows") > piece_rows)
+        .collect()
+    )
+    plans = []
+    for row in found:
+        span, pieces = plan_pieces(row["rows"], row["first"], row["last"], lookback, piece_rows)
+        if pieces > 1:
+            plans.append(EntityPieces(row[spec.key], row["first"], span, pieces))
+    return plans
+
+
+def _with_pieces(frame: DataFrame, spec: WindowSpec, plans: list[EntityPieces]) -> DataFrame:
+    """``frame`` with :data:`_PIECE` and :data:`_OWN`: every row once in its own piece (0 for an
+    entity not split), and a large entity's rows within the look-back of the next piece's
+    start once more, as that piece's history."""
+    key_type = frame.schema[spec.key].dataType
+    plan_schema = T.StructType([
+        T.StructField(spec.key, key_type, False),
+        T.StructField("_first", T.LongType(), False),
+        T.StructField("_span", T.LongType(), False),
+        T.StructField("_pieces", T.IntegerType(), False),
+    ])  # fmt: skip
+    table = frame.sparkSession.createDataFrame(
+        [(p.key, p.first_micros, p.span_micros, p.pieces) for p in plans], plan_schema
+    )
+    lookback = int(spec.lookback.total_seconds() * 1_000_000)
+    micros = F.unix_micros("tx_ts")
+    piece = F.coalesce(F.floor((micros - F.col("_first")) / F.col("_span")), F.lit(0)).cast("int")
+    next_start = F.col("_first") + (piece + 1) * F.col("_span")
+    # Windows are (t - lag - length, t - lag]: the next piece needs rows after its start minus
+    # the look-back; a boundary row copied once too often changes no window.
+    to_next = F.coalesce(
+        (piece + 1 < F.col("_pieces")) & (micros >= next_start - lookback), F.lit(False)
+    )
+    copies = F.when(to_next, F.array(piece, piece + 1)).otherwise(F.array(piece))
+    joined = frame.join(F.broadcast(table), on=spec.key, how="left")
+    return joined.select(
+        *[F.col(name) for name in frame.columns],
+        F.posexplode(copies).alias("_copy", _PIECE),
+    ).select(*frame.columns, _PIECE, (F.col("_copy") == 0).alias(_OWN))
+
+
+def _piece_codes(entity: np.ndarray, piece: np.ndarray) -> np.ndarray:
+    """One int64 code per (entity, piece) pair, equal exactly where both are equal."""
+    if len(piece) == 0 or int(piece.max()) == 0:
+        return entity
+    pairs = np.column_stack((entity, piece.astype(np.int64)))
+    return np.asarray(np.unique(pairs, axis=0, return_inverse=True)[1], dtype=np.int64).ravel()
+
+
 def _feature_fields(spec: WindowSpec) -> list[T.StructField]:
     fields = []
     for name in spec.columns:
@@ -167,16 +262,25 @@ def _feature_fields(spec: WindowSpec) -> list[T.StructField]:
 
 
 def _add_entity_windows(
-    frame: DataFrame, spec: WindowSpec, partitions: int, days: tuple[date, date] | None = None
+    frame: DataFrame,
+    spec: WindowSpec,
+    partitions: int,
+    days: tuple[date, date] | None = None,
+    plans: list[EntityPieces] | None = None,
 ) -> DataFrame:
     """Append ``spec``'s columns to every row of ``frame`` (needs tx_ts, tx_amount, is_fraud),
     then keep only the rows whose ``tx_date`` is within ``days`` (inclusive), if given.
 
     Rows are hashed by entity into ``partitions`` partitions; each partition is one Arrow table
-    in ``mapInArrow`` (no pandas), so input columns pass through without conversion.
+    in ``mapInArrow`` (no pandas), so input columns pass through without conversion. The
+    entities in ``plans`` are split by time (:class:`EntityPieces`): each piece is hashed on its
+    own, computed with its look-back history, and keeps its own rows only.
     """
     fields = _feature_fields(spec)
     schema = T.StructType([*frame.schema.fields, *fields])
+    split = bool(plans)
+    if plans:
+        frame = _with_pieces(frame, spec, plans)
     arrow_types = {
         f.name: pa.int32() if isinstance(f.dataType, T.IntegerType) else pa.float64()
         for f in fields
@@ -188,8 +292,11 @@ def _add_entity_windows(
         if not chunks:
             return
         part = pa.Table.from_batches(chunks)
+        entity = entity_codes(part.column(spec.key))
+        if split:
+            entity = _piece_codes(entity, part.column(_PIECE).to_numpy())
         features = entity_window_features(
-            entity_codes(part.column(spec.key)),
+            entity,
             part.column("tx_ts").cast(pa.int64()).to_numpy(),
             part.column("tx_amount").to_numpy(),
             # Unknown labels (nulls) become NaN.
@@ -201,6 +308,8 @@ def _add_entity_windows(
             if arrow_type == pa.int32():
                 values = values.astype(np.int32)
             part = part.append_column(name, pa.array(values, type=arrow_type))
+        if split:
+            part = part.filter(part.column(_OWN)).drop_columns([_PIECE, _OWN])
         if days is not None:
             tx_date = part.column("tx_date")
             first, last = (pa.scalar(day, pa.date32()) for day in days)
@@ -209,7 +318,8 @@ def _add_entity_windows(
             )
         yield from part.to_batches(max_chunksize=_BATCH_ROWS)
 
-    return frame.repartition(partitions, spec.key).mapInArrow(compute, schema)
+    keys = [spec.key, _PIECE] if split else [spec.key]
+    return frame.repartition(partitions, *keys).mapInArrow(compute, schema)
 
 
 def windowed_features(
@@ -219,6 +329,7 @@ def windowed_features(
     days: tuple[date, date] | None = None,
     *,
     time_zone: str,
+    rows: int | None = None,
 ) -> DataFrame:
     """Compute ``fraud.features_windowed`` rows for every transaction given.
 
@@ -228,12 +339,18 @@ def windowed_features(
     the last pass before they go back to Spark. Returns the transaction keys, the calendar
     flags (weekend, night: local time in ``time_zone``, the ingest's business time zone, as
     ``tx_date``) and the window features, in one partition per core.
+
+    An entity with more than ``config.split_entity_rows`` rows is computed in time pieces (see
+    :func:`windowed_features_by_entity`); ``rows``, the number of transactions given if known,
+    skips looking for such entities when there cannot be any.
     """
-    rows = windowed_features_by_entity(transactions, config, partitions, days, time_zone=time_zone)
+    features = windowed_features_by_entity(
+        transactions, config, partitions, days, time_zone=time_zone, rows=rows
+    )
     # Each task of a write partitioned by day opens one file per day it holds: merging the
     # entity partitions down to one per core (no shuffle; a task computes several in turn)
     # writes fewer, larger files (bench/feature_steps.py times both).
-    return rows.coalesce(transactions.sparkSession.sparkContext.defaultParallelism)
+    return features.coalesce(transactions.sparkSession.sparkContext.defaultParallelism)
 
 
 def windowed_features_by_entity(
@@ -243,11 +360,34 @@ def windowed_features_by_entity(
     days: tuple[date, date] | None = None,
     *,
     time_zone: str,
+    rows: int | None = None,
 ) -> DataFrame:
-    """:func:`windowed_features` in the ``partitions`` partitions of the last entity pass."""
+    """:func:`windowed_features` in the ``partitions`` partitions of the last entity pass.
+
+    With ``config.split_entity_rows`` set, the entities with more rows than that (found by one
+    aggregation per entity kind, skipped when ``rows`` is known and not above it) are split by
+    time into pieces of about that many rows plus their windows' look-back, so no task needs a
+    whole large entity; the features are the same (tests/test_skew.py).
+    """
     base = transactions.select(*TRANSACTION_KEYS, "is_fraud")
-    with_customer = _add_entity_windows(base, customer_windows(config), partitions)
-    with_terminal = _add_entity_windows(with_customer, terminal_windows(config), partitions, days)
+    customers, terminals = customer_windows(config), terminal_windows(config)
+    limit = config.split_entity_rows
+    if limit is None or (rows is not None and rows <= limit):
+        customer_plans: list[EntityPieces] = []
+        terminal_plans: list[EntityPieces] = []
+    else:
+        customer_plans = large_entities(base, customers, limit)
+        terminal_plans = large_entities(base, terminals, limit)
+        for spec, plans in ((customers, customer_plans), (terminals, terminal_plans)):
+            if plans:
+                log.info(
+                    "windowed features: %d %s(s) above %d rows split by time, into %s pieces",
+                    len(plans), spec.entity, limit, "/".join(str(p.pieces) for p in plans[:5]),
+                )  # fmt: skip
+    with_customer = _add_entity_windows(base, customers, partitions, plans=customer_plans)
+    with_terminal = _add_entity_windows(
+        with_customer, terminals, partitions, days, plans=terminal_plans
+    )
     # The session time zone is UTC: the wall-clock time of the business zone, for the flags.
     local = F.col("tx_ts") if time_zone == "UTC" else F.from_utc_timestamp("tx_ts", time_zone)
     calendar = with_terminal.withColumns(

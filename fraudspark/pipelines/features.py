@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from fraudspark.config import Config
+from fraudspark.config import Config, FeatureConfig
 from fraudspark.features.monthly import monthly_features
 from fraudspark.features.periods import history_start, months_between, next_month
 from fraudspark.features.windowed import tuned_session, windowed_features
@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 
 # Rows per partition the windowed features aim for at most (see feature_partitions).
-ROWS_PER_PARTITION = 1_000_000
+# The configuration's default (features.rows_per_partition), for callers without a config.
+ROWS_PER_PARTITION: int = FeatureConfig.model_fields["rows_per_partition"].default
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,17 @@ def _between(column: str, start: date, end: date) -> str:
     return f"{column} >= '{start}' AND {column} <= '{end}'"
 
 
-def feature_partitions(spark: SparkSession, rows: int) -> int:
+def feature_partitions(
+    spark: SparkSession, rows: int, rows_per_partition: int = ROWS_PER_PARTITION
+) -> int:
     """How many partitions the windowed features hash each entity's rows into.
 
     At least two per core, and enough that a partition (one Arrow table in one Python worker)
-    holds about :data:`ROWS_PER_PARTITION` rows or fewer; a multiple of the cores, so the last
-    wave of tasks keeps every core busy.
+    holds about ``rows_per_partition`` rows or fewer (``features.rows_per_partition``); a
+    multiple of the cores, so the last wave of tasks keeps every core busy.
     """
     cores = spark.sparkContext.defaultParallelism
-    waves = max(2, math.ceil(rows / (ROWS_PER_PARTITION * cores)))
+    waves = max(2, math.ceil(rows / (rows_per_partition * cores)))
     return cores * waves
 
 
@@ -86,8 +89,9 @@ def compute_features(
             windowed = windowed_features(
                 transactions,
                 config.features,
-                feature_partitions(spark, read),
+                feature_partitions(spark, read, config.features.rows_per_partition),
                 time_zone=config.ingest.business_time_zone,
+                rows=read,
             )
             overwrite_table(spark, config, FEATURES_WINDOWED, windowed)
             overwrite_table(
@@ -104,9 +108,10 @@ def compute_features(
         windowed = windowed_features(
             history,
             config.features,
-            feature_partitions(spark, read),
+            feature_partitions(spark, read, config.features.rows_per_partition),
             (start, end),
             time_zone=config.ingest.business_time_zone,
+            rows=read,
         )
         replace_partitions(
             spark, config, FEATURES_WINDOWED, windowed, _between("tx_date", start, end)
