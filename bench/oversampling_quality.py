@@ -5,6 +5,8 @@
     PYTHONPATH=$PWD .venv/bin/python bench/oversampling_quality.py measure \\
         --data data/quality.npz \\
         --methods none,smote,acgan,wgan-gp,diffusion --seeds 0,1,2
+    PYTHONPATH=$PWD .venv/bin/python bench/oversampling_quality.py diagnose \\
+        --data data/quality.npz --methods smote,wgan-gp,diffusion --seed 0
     PYTHONPATH=$PWD .venv/bin/python bench/oversampling_quality.py timing --frauds 3000 \\
         --features 40 --steps 3000
 
@@ -24,6 +26,18 @@ draws as many synthetic rows as there are real frauds, and reports
   up to ``--ratio``, average precision on the test days (``none``: real rows only);
 * ``invalid_rows`` and ``fit_seconds`` (fit + sampling, one torch thread as in the job).
 
+With ``--identities`` generative models impose the exact identities of
+:mod:`fraudspark.oversampling.structure` (``identities=True``; off by default). With
+``--compare-identities`` they impose them and each model's rows are also decoded without them
+(method ``<name> (no identities)``): the same trained model and sampling noise, decoded as the
+default (``identities=False``) decodes them.
+
+``diagnose`` (no Spark): for one seed, what tells each method's rows from the real fraud rows:
+the share of real and synthetic rows obeying each identity the real rows obey, the point masses
+(values >= 5 % of the real rows take exactly), and the two-sample AUC on all columns, on each
+group of columns (``cust_*``, ``cust_month_*``, ``term_*``, ``term_month_*``, ``tx_*``), on each
+column alone and with each column dropped; generative models also without the identities.
+
 ``timing``: training time of the diffusion model's defaults on random rows of the given shape.
 Prints per-run rows and a markdown table of mean ± std over seeds.
 """
@@ -31,6 +45,7 @@ Prints per-run rows and a markdown table of mean ± std over seeds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import tempfile
@@ -41,8 +56,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 
 from fraudspark.oversampling import FeatureSchema, count_violations, make_oversampler
+from fraudspark.oversampling.modes import ModeSpecificTransform
+from fraudspark.oversampling.structure import find_identities
+from fraudspark.oversampling.tabular import TabularTransform
 
 START = date(2025, 1, 1)
 WARM_UP_DAYS = 31  # the longest window (30 days) plus one
@@ -139,16 +158,85 @@ def _average_precision(
 
 def method_params(name: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """``wgan-gp`` is the GAN's original representation; ``wgan-gp+ctgan`` adds CTGAN's
-    mode-specific normalisation and PacGAN packs of 8 (ACGAN: no packing)."""
+    mode-specific normalisation and PacGAN packs of 8 (ACGAN: no packing). ``--identities``
+    (implied by ``--compare-identities`` and by ``diagnose``) imposes the exact identities."""
     method, _, variant = name.partition("+")
+    params: dict[str, Any] = {"steps": args.steps} if args.steps else {}
+    if getattr(args, "identities", False) or getattr(args, "compare_identities", False):
+        params["identities"] = True
     if method in GAN_METHODS:
-        params: dict[str, Any] = {"steps": args.steps} if args.steps else {}
         if variant == "ctgan":
             params |= {"representation": "mode-specific", "pac": 1 if method == "acgan" else 8}
         return method, params
-    if method == "diffusion" and args.steps:
-        return method, {"steps": args.steps}
+    if method == "diffusion":
+        return method, params
     return method, {}
+
+
+def _synthesize(
+    method: str,
+    seed: int,
+    args: argparse.Namespace,
+    features: list[str],
+    fit_X: np.ndarray,
+    fit_y: np.ndarray,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+) -> tuple[np.ndarray, Any]:
+    """Synthetic fraud rows of ``method`` fitted on ``fit_X``: as many as the ratio asks for
+    (at least as many as the real frauds; SMOTE resamples the full training set instead), and
+    the fitted generator (None for SMOTE and none)."""
+    if method == "none":
+        return np.empty((0, len(features))), None
+    real = fit_X[fit_y == 1]
+    n_normal = int(np.sum(y_train == 0))
+    base, params = method_params(method, args)
+    sampler = make_oversampler(
+        base, sampling_ratio=1.0, random_state=seed, feature_names=features, **params
+    )
+    sampler.fit_resample(fit_X, fit_y)
+    wanted = int(args.ratio * n_normal) - len(real)
+    if hasattr(sampler, "generator_"):
+        synthetic: np.ndarray = sampler.generator_.sample(max(wanted, len(real)), seed=seed + 1)
+        return synthetic, sampler.generator_
+    smote = make_oversampler(
+        "smote", sampling_ratio=args.ratio, random_state=seed, feature_names=features
+    )
+    synthetic = smote.fit_resample(X_train, y_train)[0][len(X_train) :]
+    return synthetic, None
+
+
+def _evaluate(
+    synthetic: np.ndarray,
+    real: np.ndarray,
+    normal: np.ndarray,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    args: argparse.Namespace,
+    seed: int,
+) -> dict[str, float]:
+    """two_sample_auc and tstr_ap (when there are synthetic rows) and augmented_ap."""
+    row: dict[str, float] = {}
+    if len(synthetic):
+        row["two_sample_auc"] = _two_sample_auc(real, synthetic[: len(real)], seed)
+        row["tstr_ap"] = _average_precision(
+            np.vstack([synthetic, normal]),
+            np.r_[np.ones(len(synthetic)), np.zeros(len(normal))],
+            X_test,
+            y_test,
+            seed,
+        )
+    added = synthetic[: max(int(args.ratio * len(normal)) - len(real), 0)]
+    row["augmented_ap"] = _average_precision(
+        np.vstack([X_train, added]),
+        np.r_[y_train, np.ones(len(added), dtype=np.int64)],
+        X_test,
+        y_test,
+        seed,
+    )
+    return row
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -173,52 +261,29 @@ def measure(args: argparse.Namespace) -> None:
             context = normal[rng.choice(len(normal), args.normals_per_fraud * len(real), False)]
             fit_X = np.vstack([real, context])
             fit_y = np.r_[np.ones(len(real)), np.zeros(len(context))].astype(np.int64)
-            row: dict[str, Any] = {"method": method, "seed": seed}
             began = time.perf_counter()
-            if method == "none":
-                synthetic = np.empty((0, len(features)))
-            else:
-                base, params = method_params(method, args)
-                sampler = make_oversampler(
-                    base, sampling_ratio=1.0, random_state=seed, feature_names=features, **params
-                )
-                resampled, _ = sampler.fit_resample(fit_X, fit_y)
-                synthetic = resampled[len(fit_X) :]
-                wanted = int(args.ratio * len(normal)) - len(real)
-                if hasattr(sampler, "generator_"):
-                    synthetic = sampler.generator_.sample(max(wanted, len(real)), seed=seed + 1)
-                else:  # SMOTE: resample the full training set to the ratio
-                    smote = make_oversampler(
-                        "smote",
-                        sampling_ratio=args.ratio,
-                        random_state=seed,
-                        feature_names=features,
-                    )
-                    synthetic = smote.fit_resample(X_train, y_train)[0][len(X_train) :]
-            row["fit_seconds"] = time.perf_counter() - began
-            if method != "none":
-                evaluated = synthetic[: len(real)]
-                row["two_sample_auc"] = _two_sample_auc(real, evaluated, seed)
-                row["tstr_ap"] = _average_precision(
-                    np.vstack([synthetic, normal]),
-                    np.r_[np.ones(len(synthetic)), np.zeros(len(normal))],
-                    X_test,
-                    y_test,
-                    seed,
+            synthetic, generator = _synthesize(
+                method, seed, args, features, fit_X, fit_y, X_train, y_train
+            )
+            seconds = time.perf_counter() - began
+            versions = {method: synthetic}
+            if args.compare_identities and generator is not None:
+                # The same model decoded as before identities were imposed (they change decoding
+                # only: training and the sampling noise are the same).
+                tabular = _tabular(generator)
+                _set_tabular(generator, dataclasses.replace(tabular, identities=()))
+                versions[f"{method} (no identities)"] = generator.sample(len(synthetic), seed + 1)
+                _set_tabular(generator, tabular)
+            for name, rows in versions.items():
+                row: dict[str, Any] = {"method": name, "seed": seed, "fit_seconds": seconds}
+                row.update(
+                    _evaluate(rows, real, normal, X_train, y_train, X_test, y_test, args, seed)
                 )
                 row["invalid_rows"] = sum(
-                    bool(sum(count_violations(line[None], schema).values())) for line in synthetic
-                )
-            added = synthetic[: max(int(args.ratio * len(normal)) - len(real), 0)]
-            row["augmented_ap"] = _average_precision(
-                np.vstack([X_train, added]),
-                np.r_[y_train, np.ones(len(added), dtype=np.int64)],
-                X_test,
-                y_test,
-                seed,
-            )
-            print(row, flush=True)
-            results.append(row)
+                    bool(sum(count_violations(line[None], schema).values())) for line in rows
+                ) if method != "none" else float("nan")  # fmt: skip
+                print(row, flush=True)
+                results.append(row)
     table = pd.DataFrame(results)
     columns = [c for c in ("two_sample_auc", "tstr_ap", "augmented_ap", "invalid_rows",
                            "fit_seconds") if c in table]  # fmt: skip
@@ -234,6 +299,136 @@ def measure(args: argparse.Namespace) -> None:
             for c in columns
         ]
         print(f"| {method} | " + " | ".join(cells) + " |")
+
+
+def _tabular(generator: Any) -> TabularTransform:
+    """The kind-based transform inside a fitted generator (GAN of either representation or
+    diffusion): the one that imposes the identities."""
+    transform = generator.transform
+    tabular: TabularTransform = getattr(transform, "tabular", transform)
+    return tabular
+
+
+def _set_tabular(generator: Any, tabular: TabularTransform) -> None:
+    transform = generator.transform
+    if isinstance(transform, TabularTransform):
+        generator.transform = tabular
+    elif isinstance(transform, ModeSpecificTransform):  # frozen
+        generator.transform = dataclasses.replace(transform, tabular=tabular)
+    else:  # the diffusion transform
+        transform.tabular = tabular
+
+
+def _auc_table(real: np.ndarray, synthetic: np.ndarray, names: list[str], seed: int) -> str:
+    """Two-sample AUC on all columns, on each group of columns (by entity; monthly profiles
+    apart), on each column alone and with each column dropped."""
+    overall = _two_sample_auc(real, synthetic, seed)
+    lines = [f"  all {len(names)} columns: AUC {overall:.3f}"]
+    groups: dict[str, list[int]] = {}  # cust / cust_month / term / term_month / tx
+    for j, name in enumerate(names):
+        entity = name.split("_", 1)[0]
+        groups.setdefault(entity + ("_month" if "_month_" in name else ""), []).append(j)
+    for group, columns in groups.items():
+        auc = _two_sample_auc(real[:, columns], synthetic[:, columns], seed)
+        lines.append(f"  {group}_* columns only ({len(columns)}): AUC {auc:.3f}")
+    single = {
+        name: _two_sample_auc(real[:, [j]], synthetic[:, [j]], seed) for j, name in enumerate(names)
+    }
+    dropped = {
+        name: _two_sample_auc(np.delete(real, j, axis=1), np.delete(synthetic, j, axis=1), seed)
+        for j, name in enumerate(names)
+    }
+    lines.append("  | column | AUC alone | AUC without it |")
+    lines.append("  |---|---|---|")
+    for name in sorted(names, key=lambda n: -single[n]):
+        lines.append(f"  | {name} | {single[name]:.3f} | {dropped[name]:.3f} |")
+    return "\n".join(lines)
+
+
+def _identity_table(real: np.ndarray, synthetic: np.ndarray, schema: FeatureSchema) -> str:
+    """For every candidate identity that the real rows obey: the share of rows it applies to
+    and, of those, the share it holds on, real vs synthetic; then the point masses (a value
+    that >= 5 % of the real rows take exactly) and the nesting of minute windows in day
+    windows."""
+    names = schema.names
+    lines = [
+        "  | identity | real applies | real holds | synthetic applies | synthetic holds |",
+        "  |---|---|---|---|---|",
+    ]
+
+    def share(mask: np.ndarray, within: np.ndarray) -> str:
+        return f"{mask[within].mean():.3f}" if within.any() else "-"
+
+    everything_real = np.ones(len(real), dtype=bool)
+    everything_synthetic = np.ones(len(synthetic), dtype=bool)
+    for identity in find_identities(real, schema):
+        applies_real, applies_synthetic = identity.applies(real), identity.applies(synthetic)
+        lines.append(
+            f"  | {identity.describe(names)} | {share(applies_real, everything_real)} | "
+            f"{share(identity.holds(real), applies_real)} | "
+            f"{share(applies_synthetic, everything_synthetic)} | "
+            f"{share(identity.holds(synthetic), applies_synthetic)} |"
+        )
+    counts = {name: j for j, name in enumerate(names) if schema.columns[j].kind == "count"}
+    for name, j in counts.items():  # cust_nb_tx_60m <= cust_nb_tx_1d: not a schema chain
+        if name.endswith("_60m") and name[:-4] + "_1d" in counts:
+            wide = counts[name[:-4] + "_1d"]
+            lines.append(
+                f"  | {name} <= {names[wide]} | 1 | {np.mean(real[:, j] <= real[:, wide]):.3f} "
+                f"| 1 | {np.mean(synthetic[:, j] <= synthetic[:, wide]):.3f} |"
+            )
+    lines += ["", "  | point mass | real share | synthetic share |", "  |---|---|---|"]
+    for j, name in enumerate(names):
+        if schema.columns[j].kind == "flag":
+            continue
+        values, frequencies = np.unique(real[:, j], return_counts=True)
+        for value, frequency in zip(values, frequencies, strict=True):
+            if frequency >= 0.05 * len(real):
+                lines.append(
+                    f"  | {name} == {value:g} | {frequency / len(real):.3f} | "
+                    f"{np.mean(synthetic[:, j] == value):.3f} |"
+                )
+    return "\n".join(lines)
+
+
+def diagnose(args: argparse.Namespace) -> None:
+    """What gives synthetic fraud rows away: per-column and drop-one two-sample AUCs and the
+    share of rows obeying each identity of :mod:`fraudspark.oversampling.structure`, for each
+    method's rows as decoded (identities imposed) and, for generative methods, the same model's
+    rows decoded without the identities (what the code gave before they were imposed)."""
+    torch.set_num_threads(1)
+    data = np.load(args.data)
+    features = [str(name) for name in data["features"]]
+    X_train, y_train = data["X_train"], data["y_train"]
+    schema = FeatureSchema.from_names(features)
+    real, normal = X_train[y_train == 1], X_train[y_train == 0]
+    seed = args.seed
+    rng = np.random.default_rng(seed)
+    context = normal[rng.choice(len(normal), args.normals_per_fraud * len(real), False)]
+    fit_X = np.vstack([real, context])
+    fit_y = np.r_[np.ones(len(real)), np.zeros(len(context))].astype(np.int64)
+    kept = find_identities(real, schema)
+    print(f"{len(real)} real fraud rows; identities holding on them: {len(kept)}", flush=True)
+    for method in args.methods.split(","):
+        base, params = method_params(method, args)
+        sampler = make_oversampler(
+            base, sampling_ratio=1.0, random_state=seed, feature_names=features, **params
+        )
+        began = time.perf_counter()
+        resampled, _ = sampler.fit_resample(fit_X, fit_y)
+        versions = {"as decoded": resampled[len(fit_X) :][: len(real)]}
+        if hasattr(sampler, "generator_"):
+            generator = sampler.generator_
+            versions["as decoded"] = generator.sample(len(real), seed=seed + 1)
+            tabular = _tabular(generator)
+            _set_tabular(generator, dataclasses.replace(tabular, identities=()))
+            versions["without identities"] = generator.sample(len(real), seed=seed + 1)
+            _set_tabular(generator, tabular)
+        print(f"\n## {method} (seed {seed}, fit {time.perf_counter() - began:.0f} s)", flush=True)
+        for version, synthetic in versions.items():
+            print(f"\n### {method}, {version}\n", flush=True)
+            print(_identity_table(real, synthetic, schema), flush=True)
+            print(_auc_table(real, synthetic, features, seed), flush=True)
 
 
 def timing(args: argparse.Namespace) -> None:
@@ -280,6 +475,22 @@ def main() -> None:
     measured.add_argument(
         "--steps", type=int, default=0, help="every GAN's and diffusion's steps; 0: the default"
     )
+    measured.add_argument(
+        "--identities", action="store_true", help="generative models impose the identities"
+    )
+    measured.add_argument(
+        "--compare-identities",
+        action="store_true",
+        help="impose the identities and also report the same rows decoded without them",
+    )
+    diagnosed = commands.add_parser("diagnose")
+    diagnosed.add_argument("--data", required=True)
+    diagnosed.add_argument("--methods", default="smote,wgan-gp,diffusion")
+    diagnosed.add_argument("--seed", type=int, default=0)
+    diagnosed.add_argument("--ratio", type=float, default=0.1)
+    diagnosed.add_argument("--normals-per-fraud", type=int, default=10)
+    diagnosed.add_argument("--steps", type=int, default=0, help="0: the default")
+    diagnosed.set_defaults(identities=True)
     timed = commands.add_parser("timing")
     timed.add_argument("--frauds", type=int, default=3000)
     timed.add_argument("--features", type=int, default=40)
@@ -288,7 +499,12 @@ def main() -> None:
     timed.add_argument("--sample-rows", type=int, default=20_000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    {"build": build, "measure": measure, "timing": timing}[args.command](args)
+    # One OpenMP thread for the boosting (fraudspark.oversampling.quality's reason: on 2 busy
+    # cores more threads mostly wait for each other).
+    with threadpool_limits(limits=1, user_api="openmp"):
+        {"build": build, "measure": measure, "diagnose": diagnose, "timing": timing}[args.command](
+            args
+        )
 
 
 if __name__ == "__main__":

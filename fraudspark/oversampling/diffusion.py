@@ -394,6 +394,8 @@ class DiffusionOversampler(BaseOversampler):
     ``steps`` optimiser steps of ``batch_size`` rows, AdamW at ``learning_rate`` falling linearly
     to zero (TabDDPM's annealing). Default ``steps``: see bench/oversampling_quality.py for
     the measured training time on a few thousand fraud rows x ~40 features on 2 cores.
+    ``identities=True`` imposes the exact identities between columns that the training rows obey
+    on decoded rows (:mod:`~fraudspark.oversampling.structure`; off by default, see there).
     """
 
     method = ARCHITECTURE
@@ -414,6 +416,7 @@ class DiffusionOversampler(BaseOversampler):
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-4,
         log_every: int = 500,
+        identities: bool = False,
     ) -> None:
         super().__init__(
             sampling_ratio=sampling_ratio,
@@ -430,6 +433,7 @@ class DiffusionOversampler(BaseOversampler):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.log_every = log_every
+        self.identities = identities
 
     def generator_bytes(self) -> bytes:
         """The trained model for :func:`~fraudspark.oversampling.export.load_generator`."""
@@ -464,7 +468,7 @@ class DiffusionOversampler(BaseOversampler):
             rows = X[y == self.minority_class_]
             codes = np.zeros(len(rows), dtype=np.int64)
             labels, weights = [self.minority_class_], [1.0]
-        tabular = TabularTransform.fit(rows, self.schema_)
+        tabular = TabularTransform.fit(rows, self.schema_, identities=self.identities)
         transform = DiffusionTransform.fit(rows, tabular, train_seed)
         data = torch.as_tensor(transform.transform(rows), dtype=torch.float32)
         with torch.random.fork_rng(devices=[]):

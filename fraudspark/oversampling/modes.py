@@ -164,12 +164,13 @@ class ModeSpecificTransform:
 
     @classmethod
     def fit_encode(
-        cls, rows: np.ndarray, schema: FeatureSchema, seed: int
+        cls, rows: np.ndarray, schema: FeatureSchema, seed: int, *, identities: bool = False
     ) -> tuple[ModeSpecificTransform, np.ndarray]:
         """Fit on valid ``rows`` (n, d); return the transform and the rows encoded
         (n, n_outputs): alphas in [-0.99, 0.99] and exact one-hots. Encoding needs the fitted
-        mixtures' posteriors, so it happens here; decoding needs only the modes kept."""
-        tabular = TabularTransform.fit(rows, schema)
+        mixtures' posteriors, so it happens here; decoding needs only the modes kept.
+        ``identities``: see :meth:`TabularTransform.fit`."""
+        tabular = TabularTransform.fit(rows, schema, identities=identities)
         standard = tabular.transform(rows)
         flags = set(schema.indices("flag"))
         normalizers: list[ModeNormalizer | None] = []

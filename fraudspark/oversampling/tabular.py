@@ -27,6 +27,7 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from fraudspark.features.definitions import FeatureKind, declared_kind
+from fraudspark.oversampling.structure import Identity, find_identities, impose
 
 # Validity kinds (see the module table).
 ColumnKind = Literal["flag", "count", "ratio", "amount", "real"]
@@ -178,7 +179,12 @@ class TabularTransform:
     Amounts become ``log1p(amount)``; a windowed count becomes ``log1p`` of its increment over the
     next shorter window, so nested windows stay nested after inversion; then every column is
     standardised. The inverse clips to the training range in that space (a wild sample cannot
-    overflow ``expm1``) and ends with :func:`make_valid`, so every generated row is valid.
+    overflow ``expm1``) and ends with :func:`make_valid`, so every generated row is valid, then
+    imposes ``identities`` (:mod:`~fraudspark.oversampling.structure`; found in the training rows
+    by :meth:`fit` when asked, none by default): generated rows then obey the exact identities
+    between columns that real ones obey (a mean is the amount when its count is 1, a risk is a
+    whole number of frauds over its count, ...). Every generator (GANs of either representation,
+    diffusion) decodes through here.
     """
 
     schema: FeatureSchema
@@ -186,14 +192,20 @@ class TabularTransform:
     scale: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    identities: tuple[Identity, ...] = ()
 
     @classmethod
-    def fit(cls, rows: np.ndarray, schema: FeatureSchema) -> TabularTransform:
+    def fit(
+        cls, rows: np.ndarray, schema: FeatureSchema, *, identities: bool = False
+    ) -> TabularTransform:
+        """Fit on valid ``rows`` (n, d); with ``identities``, also find the identities they obey
+        (imposed on decoding; off by default, see :mod:`~fraudspark.oversampling.structure`)."""
         unscaled = _unscaled(rows, schema)
         center, scale = unscaled.mean(axis=0), unscaled.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)  # a constant column stays constant
         standard = (unscaled - center) / scale
-        return cls(schema, center, scale, standard.min(axis=0), standard.max(axis=0))
+        found = find_identities(make_valid(rows, schema), schema) if identities else ()
+        return cls(schema, center, scale, standard.min(axis=0), standard.max(axis=0), found)
 
     @property
     def n_outputs(self) -> int:
@@ -215,7 +227,7 @@ class TabularTransform:
             large,
         ) in self.schema.nested_pairs():  # increments back to running totals
             rows[:, large] += rows[:, small]
-        return make_valid(rows, self.schema)
+        return impose(make_valid(rows, self.schema), self.identities)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -225,14 +237,18 @@ class TabularTransform:
             "scale": self.scale.tolist(),
             "low": self.low.tolist(),
             "high": self.high.tolist(),
+            "identities": [identity.to_json() for identity in self.identities],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TabularTransform:
-        arrays = (
+        """The transform :meth:`to_json` wrote; an archive written before identities existed
+        (no ``identities`` key) decodes as it did then."""
+        center, scale, low, high = (
             np.asarray(data[key], dtype=np.float64) for key in ("center", "scale", "low", "high")
         )
-        return cls(FeatureSchema.from_json(data["schema"]), *arrays)
+        identities = tuple(Identity.from_json(entry) for entry in data.get("identities", []))
+        return cls(FeatureSchema.from_json(data["schema"]), center, scale, low, high, identities)
 
 
 def _unscaled(rows: np.ndarray, schema: FeatureSchema) -> np.ndarray:
