@@ -94,9 +94,10 @@ def run_step(
     finally:
         for meter in meters:
             meter.stop()
-    tail = run.stdout_text.strip().splitlines()
-    if tail:
-        log(f"  {tail[0]}")
+    # The job's own report (rows read and written), not its log lines.
+    for line in run.stdout_text.strip().splitlines():
+        if not line[:4].isdigit():
+            log(f"  | {line}")
     sample = run.sample
     cpu = sample.cpu_s + sum(meter.seconds for meter in meters)
     busy = (sample.cpu_s + sample.others_cpu_s) / sample.wall_s
