@@ -38,6 +38,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 from timing import CORES, TreeCpu, log, machine_line, parse_size, run_process
 
@@ -107,6 +108,60 @@ def run_step(
     return step, started
 
 
+def feature_limits(limits: str | None) -> dict[str, str]:
+    """Spark settings capping the feature job's executors: the JVM heap and each Python
+    worker's address space, with the allocator settings that let a numpy/pyarrow worker fit
+    under such a cap (docs/scaling.md)."""
+    if limits is None:
+        return {}
+    executor, python = limits.split(",")
+    return {
+        "spark.executor.memory": executor,
+        "spark.executor.pyspark.memory": python,
+        "spark.executorEnv.MALLOC_ARENA_MAX": "2",
+        "spark.executorEnv.ARROW_DEFAULT_MEMORY_POOL": "system",
+    }
+
+
+def megabytes(text: str) -> int:
+    """``"3g"`` -> 3072, ``"512m"`` -> 512."""
+    return int(text[:-1]) * (1024 if text[-1].lower() == "g" else 1)
+
+
+def delta_files(table: Path) -> list[str]:
+    """The data files of a Delta table's current version, from its JSON commits (adds minus
+    removes; the tables here have no checkpoint)."""
+    live: set[str] = set()
+    for commit in sorted((table / "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            entry = json.loads(line)
+            if "add" in entry:
+                live.add(entry["add"]["path"])
+            elif "remove" in entry:
+                live.discard(entry["remove"]["path"])
+    return sorted(str(table / unquote(path)) for path in live)
+
+
+def check_with_duckdb(lakehouse: Path, conf: str | None, workdir: Path) -> str:
+    """Compare ``fraud.features_windowed`` with the DuckDB reference on every row."""
+    import duckdb
+
+    from fraudspark.config import load_config
+    from tests.duckdb_reference import agreement_line, compare, duckdb_windowed_query
+
+    features = load_config(conf, lakehouse=str(lakehouse)).features
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET temp_directory = '{workdir}/duckdb-tmp'")
+    query = duckdb_windowed_query(features, delta_files(lakehouse / "transactions"))
+    expected = workdir / "duckdb_windowed"
+    shutil.rmtree(expected, ignore_errors=True)
+    con.execute(f"COPY ({query}) TO '{expected}' (FORMAT parquet, PARTITION_BY (tx_date))")
+    got = delta_files(lakehouse / "features_windowed")
+    return agreement_line("fraud.features_windowed", compare(con, got, expected, features))
+
+
 def save(steps: list[Step], out: Path) -> None:
     """Write the steps so far (a long run keeps what it measured if stopped)."""
     out.write_text(json.dumps([asdict(s) for s in steps], indent=2))
@@ -120,6 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default="/tmp/fraudspark-scaling")
     parser.add_argument("--executor-memory", default="3g")
     parser.add_argument("--keep", action="store_true", help="keep each size's data afterwards")
+    parser.add_argument(
+        "--hot-terminal-share", default=None, help="skew: terminal 0's share of the payments"
+    )
+    parser.add_argument(
+        "--feature-limits",
+        default=None,
+        help="EXECUTOR,PYTHON memory of the feature job's executors, e.g. 512m,512m "
+        "(spark.executor.memory, spark.executor.pyspark.memory)",
+    )
+    parser.add_argument("--conf", default=None, help="fraudspark YAML for the jobs")
+    parser.add_argument(
+        "--check", action="store_true", help="compare fraud.features_windowed with DuckDB"
+    )
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     log(machine_line())
     logs = workdir / "cluster-logs"
     logs.mkdir(exist_ok=True)
-    memory_mb = int(args.executor_memory.rstrip("g")) * 1024 + 1024
+    memory_mb = megabytes(args.executor_memory) + 1024
     events = workdir / "events"
     events.mkdir(exist_ok=True)
     cluster = StandaloneCluster(logs, workers=max(counts), worker_memory=f"{memory_mb}m")
@@ -152,14 +220,18 @@ def main(argv: list[str] | None = None) -> int:
             raw = root / "raw"
             root.mkdir(parents=True)
             log(f"{size}: {customers} customers, {2 * customers} terminals, {args.days} days")
+            skew = [] if args.hot_terminal_share is None else [
+                "--hot-terminal-share", args.hot_terminal_share]  # fmt: skip
             step, _ = run_step(cluster, size, max(counts), "generate", "generate.py", [
                 "--out", str(raw), "--customers", str(customers),
                 "--terminals", str(2 * customers), "--days", str(args.days),
-                "--start-date", "2025-01-01",
+                "--start-date", "2025-01-01", *skew,
             ], conf, root)  # fmt: skip
             steps.append(step)
             lakehouse = root / "lakehouse"
             common = ["--lakehouse", str(lakehouse)]
+            if args.conf:
+                common += ["--conf", str(Path(args.conf).resolve())]
             step, _ = run_step(cluster, size, max(counts), "ingest", "ingest.py",
                                ["--source", str(raw), "--format", "parquet", *common],
                                conf, root)  # fmt: skip
@@ -175,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                     "features --full",
                     "features.py",
                     ["--full", *common],
-                    conf,
+                    {**conf, **feature_limits(args.feature_limits)},
                     root,
                 )
                 windowed = last_commit_ms(lakehouse / "features_windowed") / 1000 - started
@@ -188,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  {step.detail}")
                 steps.append(step)
                 save(steps, out)
+                if args.check:
+                    conf_path = str(Path(args.conf).resolve()) if args.conf else None
+                    log(f"  {check_with_duckdb(lakehouse, conf_path, root)}")
             if not args.keep:
                 shutil.rmtree(root, ignore_errors=True)
     finally:
