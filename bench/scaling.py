@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -172,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="5M,10M,20M")
     parser.add_argument("--workers", default="2,1", help="worker counts to run, e.g. 2,1")
     parser.add_argument("--days", type=int, default=183)
-    parser.add_argument("--workdir", default="/tmp/fraudspark-scaling")
+    parser.add_argument(
+        "--workdir", default=str(Path(tempfile.gettempdir()) / "fraudspark-bench-scaling")
+    )
     parser.add_argument("--executor-memory", default="3g")
     parser.add_argument("--keep", action="store_true", help="keep each size's data afterwards")
     parser.add_argument(

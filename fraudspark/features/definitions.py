@@ -155,6 +155,14 @@ class WindowSpec:
         windows = self.amount_windows + self.risk_windows
         return max((w.lookback for w in windows), default=timedelta(0))
 
+    @property
+    def lookback_micros(self) -> int:
+        """:attr:`lookback` in microseconds (the unit of ``tx_ts`` in the per-entity pass)."""
+        return max(
+            (w.length_micros + w.lag_micros for w in self.amount_windows + self.risk_windows),
+            default=0,
+        )
+
 
 def customer_windows(config: FeatureConfig) -> WindowSpec:
     days = tuple(Window(d * 24 * 60) for d in config.customer_day_windows)

@@ -105,7 +105,7 @@ def entity_window_features(
     new_segment[0] = True
     np.not_equal(sorted_entity[1:], sorted_entity[:-1], out=new_segment[1:])
     segment = np.cumsum(new_segment) - 1
-    lookback = int(spec.lookback.total_seconds() * 1_000_000)
+    lookback = spec.lookback_micros
     t_min = int(sorted_ts.min())
     # Place each entity in its own band of one int64 line, bands further apart than any
     # window reaches: one searchsorted then answers every entity at once.
@@ -195,7 +195,7 @@ def plan_pieces(
 def large_entities(frame: DataFrame, spec: WindowSpec, piece_rows: int) -> list[EntityPieces]:
     """The entities of ``frame`` with more than ``piece_rows`` rows, with their time split
     (:func:`plan_pieces`); one aggregation over the key and the time column."""
-    lookback = int(spec.lookback.total_seconds() * 1_000_000)
+    lookback = spec.lookback_micros
     found = (
         frame.groupBy(spec.key)
         .agg(
@@ -228,7 +228,7 @@ def _with_pieces(frame: DataFrame, spec: WindowSpec, plans: list[EntityPieces]) 
     table = frame.sparkSession.createDataFrame(
         [(p.key, p.first_micros, p.span_micros, p.pieces) for p in plans], plan_schema
     )
-    lookback = int(spec.lookback.total_seconds() * 1_000_000)
+    lookback = spec.lookback_micros
     micros = F.unix_micros("tx_ts")
     piece = F.coalesce(F.floor((micros - F.col("_first")) / F.col("_span")), F.lit(0)).cast("int")
     next_start = F.col("_first") + (piece + 1) * F.col("_span")
