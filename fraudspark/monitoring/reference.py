@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -196,31 +199,128 @@ def weekday_matched(
     return pd.concat(parts, ignore_index=True)
 
 
-def _current(
+# Helper columns of the window samples: the row is dated on the window's last day; its draw.
+_ON_LAST_DAY, _DRAW = "_on_last_day", "_draw"
+
+
+def model_key(registered: RegisteredModel) -> tuple[str, int]:
+    """``(name, version)``: how rows of fraud.scores and the monitoring tables name a model."""
+    return registered.name, int(registered.version)
+
+
+def models_condition(models: Sequence[RegisteredModel]) -> Column:
+    """True on fraud.scores-like rows (``model_name``, ``model_version``) of these models."""
+    return reduce(
+        lambda either, other: either | other,
+        [
+            (F.col("model_name") == name) & (F.col("model_version") == version)
+            for name, version in map(model_key, models)
+        ],
+    )
+
+
+def _bernoulli_fraction(rows: int, limit: int) -> float:
+    # 20% above the limit, so that the sample rarely falls short of it; then cut to the limit.
+    return 1.0 if rows <= limit else min(1.0, 1.2 * limit / rows)
+
+
+@dataclass(frozen=True)
+class CurrentSamples:
+    """One model's scored rows of a monitoring window, sampled: ``last_day`` from the window's
+    last day, ``window`` from the whole window. Each holds at most ``SAMPLE_ROWS`` rows with the
+    columns of :func:`current_samples`."""
+
+    last_day: pd.DataFrame
+    window: pd.DataFrame
+
+
+def current_samples(
     spark: SparkSession,
     config: Config,
-    registered: RegisteredModel,
-    features: list[str],
+    models: Sequence[tuple[RegisteredModel, list[str]]],
     start: date,
     end: date,
     store_rows: DataFrame | None = None,
-) -> pd.DataFrame:
-    """A sample of the scored rows of ``start``..``end``: model inputs, weekday, entities, score
-    and alert flag. ``store_rows`` are feature-store rows covering those days, when the caller
-    read them already (they are filtered to the days); by default they are read here."""
+    limit: int = SAMPLE_ROWS,
+) -> dict[tuple[str, int], CurrentSamples]:
+    """Samples of each model's scored rows of ``start``..``end`` and of ``end`` alone, keyed by
+    :func:`model_key`; every model and both windows in one join and one collect.
+
+    ``models`` pairs each model version with its input features. Columns of each sample: the
+    model's features (double), ``weekday`` (Spark's dayofweek), the ``ENTITY_COLUMNS``,
+    ``score`` and ``is_alert``. Every joined row gets one uniform draw ``u``; a window of ``n``
+    rows keeps the rows with ``u < f`` (``f = 1.2 * limit / n`` above the limit, else 1), cut to
+    the ``limit`` smallest draws: a uniform sample without replacement. ``store_rows`` are
+    feature-store rows covering the days when the caller read them already; by default they are
+    read here.
+    """
+    if not models:
+        return {}
+    registered = [model for model, _ in models]
     scores = (
         read_table(spark, config, SCORES)
-        .where(F.col("model_name") == registered.name)
-        .where(F.col("model_version") == registered.version)
+        .where(models_condition(registered))
         .where(F.col("tx_date").between(F.lit(start), F.lit(end)))
-        .select("tx_id", "tx_date", "score", "is_alert")
+        .select("tx_id", "tx_date", "model_name", "model_version", "score", "is_alert")
     )
     if store_rows is None:
         store_rows = feature_rows(spark, config, start, end)
     else:
         store_rows = store_rows.where(F.col("tx_date").between(F.lit(start), F.lit(end)))
+    features = list(dict.fromkeys(name for _, names in models for name in names))
     rows = model_inputs(store_rows, features)
-    joined = rows.join(scores, ["tx_id", "tx_date"]).select(
-        *features, F.dayofweek("tx_date").alias(WEEKDAY), *_entities(rows), "score", "is_alert"
+    # Cached: the counts and the collect read the same rows and the same draws.
+    joined = (
+        rows.join(scores, ["tx_id", "tx_date"])
+        .select(
+            *features,
+            F.dayofweek("tx_date").alias(WEEKDAY),
+            *_entities(rows),
+            "model_name",
+            "model_version",
+            "score",
+            "is_alert",
+            (F.col("tx_date") == F.lit(end)).alias(_ON_LAST_DAY),
+            F.rand(SEED).alias(_DRAW),
+        )
+        .cache()
     )
-    return _sample(joined, SAMPLE_ROWS)
+    try:
+        counts: dict[tuple[str, int], list[int]] = {
+            key: [0, 0] for key in map(model_key, registered)
+        }
+        for row in joined.groupBy("model_name", "model_version", _ON_LAST_DAY).count().collect():
+            key = (row["model_name"], int(row["model_version"]))
+            counts[key][int(row[_ON_LAST_DAY])] += row["count"]
+        fractions = {
+            key: (_bernoulli_fraction(sum(n), limit), _bernoulli_fraction(n[1], limit))
+            for key, n in counts.items()
+        }
+        draw, last_day = F.col(_DRAW), F.col(_ON_LAST_DAY)
+        wanted = reduce(
+            lambda either, other: either | other,
+            [
+                (F.col("model_name") == name)
+                & (F.col("model_version") == version)
+                & ((draw < window) | (last_day & (draw < day)))
+                for (name, version), (window, day) in fractions.items()
+            ],
+        )
+        collected = joined.where(wanted).toPandas()
+    finally:
+        joined.unpersist()
+    samples = {}
+    for model, names in models:
+        key = model_key(model)
+        window, day = fractions[key]
+        mine = collected[
+            (collected["model_name"] == key[0]) & (collected["model_version"] == key[1])
+        ].sort_values(_DRAW, kind="stable")
+        columns = [*names, WEEKDAY, *ENTITY_COLUMNS, "score", "is_alert"]
+        samples[key] = CurrentSamples(
+            last_day=mine[mine[_ON_LAST_DAY] & (mine[_DRAW] < day)][columns]
+            .head(limit)
+            .reset_index(drop=True),
+            window=mine[mine[_DRAW] < window][columns].head(limit).reset_index(drop=True),
+        )
+    return samples

@@ -13,17 +13,17 @@ measure on the training data. Spark does the reading and aggregation; only bound
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudspark.config import Config
-from fraudspark.features.store import feature_rows
 from fraudspark.lakehouse.io import read_table, replace_partitions, table_exists
 from fraudspark.lakehouse.tables import (
     DRIFT,
@@ -38,9 +38,12 @@ from fraudspark.monitoring.reference import (
     DAY_OF_WEEK_FEATURES,
     ENTITY_COLUMNS,
     WEEKDAY,
-    _current,
+    CurrentSamples,
     _reference,
     binary_columns,
+    current_samples,
+    model_key,
+    models_condition,
     reference_from_table_rows,
     reference_table_rows,
     thresholds_from,
@@ -78,26 +81,51 @@ def _mean_shares(top_features: pd.Series, top_shares: pd.Series, features: list[
     return pd.Series(totals) / max(len(top_features), 1)
 
 
-def daily_importance(
-    spark: SparkSession, config: Config, registered: RegisteredModel, day: date
-) -> pd.Series:
-    """Mean attribution share per feature over all of the day's scores, computed in Spark."""
+def daily_importances(
+    spark: SparkSession, config: Config, models: Sequence[RegisteredModel], day: date
+) -> dict[tuple[str, int], pd.Series]:
+    """Each model's mean attribution share per feature over all of the day's scores (a feature
+    outside a row's top features counts 0 for that row), keyed by :func:`model_key`; one Spark
+    aggregation for every model.
+
+    ``posexplode_outer`` keeps a row with no top features (as a null feature), so the
+    denominator, the rows of the day, comes from the same pass: each row counts once, at its
+    first position or its null one.
+    """
+    if not models:
+        return {}
     scores = (
         read_table(spark, config, SCORES)
-        .where(F.col("model_name") == registered.name)
-        .where(F.col("model_version") == registered.version)
+        .where(models_condition(models))
         .where(F.col("tx_date") == F.lit(day))
+        .select(
+            "model_name",
+            "model_version",
+            F.posexplode_outer(F.arrays_zip("top_features", "top_feature_shares")).alias(
+                "position", "pair"
+            ),
+        )
     )
-    total = scores.count()
-    pairs = scores.select(
-        F.explode(F.arrays_zip("top_features", "top_feature_shares")).alias("pair")
+    first = F.col("position").isNull() | (F.col("position") == 0)
+    sums = (
+        scores.groupBy("model_name", "model_version", F.col("pair.top_features").alias("feature"))
+        .agg(
+            F.sum("pair.top_feature_shares").alias("share"),
+            F.sum(first.cast("long")).alias("rows"),
+        )
+        .collect()
     )
-    sums = pairs.groupBy(F.col("pair.top_features").alias("feature")).agg(
-        F.sum("pair.top_feature_shares").alias("share")
-    )
-    return pd.Series(
-        {row["feature"]: row["share"] / max(total, 1) for row in sums.collect()}, dtype=float
-    )
+    totals: dict[tuple[str, int], int] = {}
+    shares: dict[tuple[str, int], dict[str, float]] = {model_key(m): {} for m in models}
+    for row in sums:
+        key = (row["model_name"], int(row["model_version"]))
+        totals[key] = totals.get(key, 0) + int(row["rows"])
+        if row["feature"] is not None:
+            shares[key][row["feature"]] = float(row["share"])
+    return {
+        key: pd.Series({f: v / max(totals.get(key, 0), 1) for f, v in values.items()}, dtype=float)
+        for key, values in shares.items()
+    }
 
 
 def _write(
@@ -112,25 +140,47 @@ def _write(
     replace_partitions(spark, config, table, frame, where)
 
 
+def monitoring_references(
+    spark: SparkSession, config: Config, models: Sequence[tuple[RegisteredModel, list[str]]]
+) -> list[pd.DataFrame]:
+    """Each model version's reference (see :func:`fraudspark.monitoring.reference._reference`),
+    in the order of ``models`` (pairs of a model version and its input features): computed once
+    and kept in ``fraud.monitoring_references``; later calls read them back, every model in one
+    read.
+
+    Computing one reads the training rows through Delta time travel, so it must happen before
+    a VACUUM removes those versions: the monitor computes it at a version's first night, and
+    the maintain pipeline for every champion before it vacuums.
+    """
+    kept: dict[tuple[str, int], pd.DataFrame] = {}
+    if models and table_exists(spark, config, MONITORING_REFERENCES):
+        rows = (
+            read_table(spark, config, MONITORING_REFERENCES)
+            .where(models_condition([model for model, _ in models]))
+            .toPandas()
+        )
+        for (name, version), group in rows.groupby(["model_name", "model_version"]):
+            kept[(str(name), int(str(version)))] = group
+    references = []
+    for registered, features in models:
+        cached = kept.get(model_key(registered))
+        if cached is not None and not cached.empty:
+            references.append(reference_from_table_rows(cached, features))
+        else:
+            references.append(_keep_reference(spark, config, registered, features))
+    return references
+
+
 def monitoring_reference(
     spark: SparkSession, config: Config, registered: RegisteredModel, features: list[str]
 ) -> pd.DataFrame:
-    """The model version's reference (see :func:`fraudspark.monitoring.reference._reference`),
-    computed once and kept in ``fraud.monitoring_references``; later calls read it back.
+    """One model version's reference: :func:`monitoring_references` of one model."""
+    return monitoring_references(spark, config, [(registered, features)])[0]
 
-    Computing it reads the training rows through Delta time travel, so it must happen before a
-    VACUUM removes those versions: the monitor computes it at a version's first night, and the
-    maintain pipeline for every champion before it vacuums.
-    """
-    if table_exists(spark, config, MONITORING_REFERENCES):
-        cached = (
-            read_table(spark, config, MONITORING_REFERENCES)
-            .where(F.col("model_name") == registered.name)
-            .where(F.col("model_version") == registered.version)
-            .toPandas()
-        )
-        if not cached.empty:
-            return reference_from_table_rows(cached, features)
+
+def _keep_reference(
+    spark: SparkSession, config: Config, registered: RegisteredModel, features: list[str]
+) -> pd.DataFrame:
     reference = _reference(spark, config, registered, features)
     rows = reference_table_rows(reference, features, registered.name, registered.version)
     assert MONITORING_REFERENCES.schema is not None
@@ -232,29 +282,56 @@ class _ModelRows:
     current_day: pd.DataFrame
 
 
-def _model_rows(
+def _all_model_rows(
     spark: SparkSession,
     config: Config,
-    registered: RegisteredModel,
+    models: Sequence[RegisteredModel],
     day: date,
-    store_rows: DataFrame | None = None,
+) -> list[_ModelRows]:
+    """Drift, importance and retrain hint of each model version for ``day``. The Spark reads are
+    shared by every model: one read of the kept references, one join and collect for the
+    samples of both windows (the feature-store rows read once), one aggregation for the
+    importances."""
+    inputs = [(model, list(model.artifact.metadata["feature_names"])) for model in models]
+    references = monitoring_references(spark, config, inputs)
+    window = config.monitoring.window_days
+    samples = current_samples(spark, config, inputs, day - timedelta(days=window - 1), day)
+    importances = daily_importances(spark, config, models, day)
+    return [
+        _model_rows(
+            config,
+            model,
+            features,
+            day,
+            reference,
+            samples[model_key(model)],
+            importances[model_key(model)],
+        )
+        for (model, features), reference in zip(inputs, references, strict=True)
+    ]
+
+
+def _model_rows(
+    config: Config,
+    registered: RegisteredModel,
+    features: list[str],
+    day: date,
+    reference: pd.DataFrame,
+    samples: CurrentSamples,
+    importance: pd.Series,
 ) -> _ModelRows:
-    """Drift, importance and retrain hint of one model version for ``day``. ``store_rows`` are
-    the feature-store rows of the monitoring window when the caller read them once for every
-    model (:func:`monitor_day`); by default they are read here."""
-    features = list(registered.artifact.metadata["feature_names"])
+    """Drift, importance and retrain hint of one model version for ``day``, from its reference,
+    its samples of the day and of the monitoring window, and the day's importance shares."""
     binary = [*binary_columns(features), "is_alert"]
-    reference = monitoring_reference(spark, config, registered, features)
+    reference = reference.copy()
     reference["is_alert"] = reference["is_alert"].astype(int)
     window = config.monitoring.window_days
     frames = []
-    current_day = pd.DataFrame()
+    current_day = samples.last_day.copy()
+    current_day["is_alert"] = current_day["is_alert"].astype(int)
     for days in sorted({1, window}):
-        start = day - timedelta(days=days - 1)
-        current = _current(spark, config, registered, features, start, day, store_rows)
+        current = current_day if days == 1 else samples.window.copy()
         current["is_alert"] = current["is_alert"].astype(int)
-        if days == 1:
-            current_day = current
         if current.empty:
             continue
         # A weekday flag's share follows the weekdays a window covers (a Monday has no weekend,
@@ -262,7 +339,7 @@ def _model_rows(
         drift = _compare(reference, current, features, binary, config)
         frames.append(drift.assign(window_days=days))
 
-    importance = daily_importance(spark, config, registered, day).reindex(features, fill_value=0.0)
+    importance = importance.reindex(features, fill_value=0.0)
     # The attribution shares at training, over the day's weekday mix (as the drift above).
     matched = weekday_matched(reference, current_day[WEEKDAY]) if not current_day.empty else None
     basis = reference if matched is None else matched
@@ -372,7 +449,7 @@ def monitor_model(
 ) -> ModelMonitoring:
     """Drift, importance and retrain hint of one model version for ``day``, written to
     fraud.drift, fraud.feature_importance and fraud.retrain_hints; optionally a report."""
-    rows = _model_rows(spark, config, registered, day)
+    rows = _all_model_rows(spark, config, [registered], day)[0]
     _write_day(spark, config, day, [rows])
     return _result(spark, config, day, rows, report)
 
@@ -416,14 +493,7 @@ def monitor_day(spark: SparkSession, config: Config, day: date) -> list[ModelMon
         return []
     if not table_exists(spark, config, SCORES):
         raise ValueError("fraud.scores does not exist yet: score before monitoring")
-    # The window's feature-store rows, read once for every model and window (cached: each
-    # model's comparison samples them twice).
-    start = day - timedelta(days=config.monitoring.window_days - 1)
-    store_rows = feature_rows(spark, config, start, day).cache()
-    try:
-        computed = [_model_rows(spark, config, m, day, store_rows) for m in models]
-    finally:
-        store_rows.unpersist()
+    computed = _all_model_rows(spark, config, models, day)
     _write_day(spark, config, day, computed)
     results = []
     for index, rows in enumerate(computed):
