@@ -14,7 +14,12 @@ from fraudspark.config import Config
 from fraudspark.ingest.sources import MissingColumnsError
 from fraudspark.lakehouse.io import read_table
 from fraudspark.lakehouse.tables import QUARANTINE, TRANSACTIONS
-from fraudspark.pipelines.ingest import IngestReport, ingest_labels, ingest_transactions
+from fraudspark.pipelines.ingest import (
+    IngestReport,
+    ingest_labels,
+    ingest_transactions,
+    within_id_range,
+)
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 HEADER = ["tx_id", "tx_ts", "customer_id", "terminal_id", "tx_amount", "is_fraud"]
@@ -194,6 +199,19 @@ def test_conflicting_row_against_the_table_is_quarantined(
     assert (conflict.accepted, conflict.quarantined, conflict.present) == (0, 1, 0)
     assert (present.accepted, present.quarantined, present.present) == (0, 0, 1)
     assert quarantine_reasons(spark, config) == {"1": "conflicting_tx_id_in_table"}
+
+
+def test_the_lookup_against_the_table_reads_only_the_source_id_range(
+    spark: SparkSession,
+) -> None:
+    stored = spark.createDataFrame(
+        [(i, f"row {i}") for i in (1, 5, 10, 20)], "tx_id long, v string"
+    )
+    source = spark.createDataFrame([(12,), (5,), (None,)], "tx_id long")
+    kept = within_id_range(stored, source)
+    assert sorted(r["tx_id"] for r in kept.collect()) == [5, 10]
+    no_ids = spark.createDataFrame([(None,)], "tx_id long")
+    assert within_id_range(stored, no_ids).count() == 0
 
 
 def test_missing_required_column_fails_naming_it(
