@@ -26,6 +26,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The HotSpot JIT compiles a method with C2 after 5,000 calls (Tier4InvocationThreshold). A
+# nightly run lives a minute and touches tens of thousands of Spark and Delta methods, so on a
+# few cores C2's compiler threads take CPU from the work for code that never runs long enough to
+# pay back. Ten times the tier-4 thresholds leaves C2 for the code that stays hot (a long job's
+# inner loops), and the serial collector saves G1's concurrent threads on a small heap. Measured
+# by bench/jvm_options.py (docs/benchmarks.md): both the 30k night and the 7M `features --full`
+# are faster with these options than with the JVM's defaults on 2 cores.
+DRIVER_JAVA_OPTIONS = (
+    "-XX:+UseSerialGC -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
+    "-XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000"
+)
+
+
 class SparkConfig(_Strict):
     master: str = "local[*]"
     app_name: str = "fraudspark"
@@ -36,7 +49,11 @@ class SparkConfig(_Strict):
     # Where the Delta jars are kept once Ivy has resolved them (spark.jars.packages) on the first
     # start; later starts pass them as spark.jars and skip Ivy. None: resolve with Ivy every time.
     jars_dir: str | None = "~/.cache/fraudspark/jars"
-    # Anything else Spark accepts, passed through verbatim.
+    # JVM options of the driver an embedded session starts (in local mode it runs the tasks
+    # too); under spark-submit use its --driver-java-options. See DRIVER_JAVA_OPTIONS.
+    driver_java_options: str | None = DRIVER_JAVA_OPTIONS
+    # Anything else Spark accepts, passed through verbatim (spark.driver.extraJavaOptions here
+    # replaces driver_java_options).
     extra: dict[str, str] = Field(default_factory=dict)
 
 

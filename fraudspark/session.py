@@ -108,6 +108,10 @@ def build_spark(config: Config, register: bool = True) -> SparkSession:
     if not launched_by_spark_submit():
         # Under spark-submit, --master and --packages have already decided these.
         builder = builder.master(spark_conf.master)
+        if spark_conf.driver_java_options:
+            builder = builder.config(
+                "spark.driver.extraJavaOptions", spark_conf.driver_java_options
+            )
         jars = cached_jars(folder)
         if jars is not None:
             builder = builder.config("spark.jars", ",".join(jars))

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from fraudspark.config import Config, load_config
 from fraudspark.models.training import one_torch_thread as _one_torch_thread
 from fraudspark.session import build_spark, cached_jars, jars_folder
-from tests.jvm import SPARK_EXTRA
+from tests.jvm import DRIVER_JAVA_OPTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 # Timestamps collected from Spark are naive local times: make local time UTC, like the session.
@@ -77,9 +77,12 @@ def session_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def base_config(session_lakehouse: Path) -> Config:
     config = load_config(REPO / "conf" / "local.yaml", lakehouse=str(session_lakehouse))
-    extra = {**config.spark.extra, **SPARK_EXTRA}  # see tests/jvm.py
     spark = config.spark.model_copy(
-        update={"master": "local[2]", "shuffle_partitions": 4, "extra": extra}
+        update={
+            "master": "local[2]",
+            "shuffle_partitions": 4,
+            "driver_java_options": DRIVER_JAVA_OPTIONS,  # see tests/jvm.py
+        }
     )
     # No settling delay before taking the nightly lock: tests start one night at a time.
     nightly = config.nightly.model_copy(update={"lock_settle_seconds": 0})

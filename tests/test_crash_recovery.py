@@ -30,7 +30,7 @@ from fraudspark.pipelines.score import score_days
 from fraudspark.pipelines.train import train_scorer
 from fraudspark.registry import MODEL_NAMES, register_model
 from fraudspark.simulate.generator import generate_transactions, write_raw
-from tests.jvm import SPARK_EXTRA
+from tests.jvm import DRIVER_JAVA_OPTIONS
 
 pytestmark = [pytest.mark.slow, pytest.mark.solo]
 
@@ -76,7 +76,7 @@ def night_process(config: Config, source: str, directory: Path) -> subprocess.Po
                     "master": "local[2]",
                     "shuffle_partitions": 4,
                     "driver_memory": "1g",
-                    "extra": SPARK_EXTRA,
+                    "driver_java_options": DRIVER_JAVA_OPTIONS,
                 },
                 "lakehouse": {"root": config.lakehouse_root},
                 "monitoring": {"reports_dir": str(directory / "reports")},

@@ -18,7 +18,7 @@ from fraudspark.config import Config
 from fraudspark.lakehouse.checksum import table_checksum
 from fraudspark.pipelines.nightly import NightInputs, day_source, run_night
 from fraudspark.simulate.generator import generate_transactions, write_raw
-from tests.jvm import SPARK_EXTRA
+from tests.jvm import DRIVER_JAVA_OPTIONS
 
 pytestmark = [pytest.mark.slow, pytest.mark.solo]
 
@@ -56,7 +56,7 @@ def test_nights_started_together_run_one_at_a_time_in_date_order(
                     "master": "local[1]",
                     "shuffle_partitions": 2,
                     "driver_memory": "1g",
-                    "extra": SPARK_EXTRA,
+                    "driver_java_options": DRIVER_JAVA_OPTIONS,
                 },
                 "lakehouse": {"root": config.lakehouse_root},
                 "monitoring": {"reports_dir": str(tmp_path / "reports")},
