@@ -26,6 +26,16 @@ draws as many synthetic rows as there are real frauds, and reports
   up to ``--ratio``, average precision on the test days (``none``: real rows only);
 * ``invalid_rows`` and ``fit_seconds`` (fit + sampling, one torch thread as in the job).
 
+``diffusion@<preset>`` is the diffusion model conditioned on real profiles: the columns of the
+context preset (``monthly``, ``monthly-and-7d``, ``monthly-and-1d``; see
+``fraudspark.oversampling.diffusion.CONTEXT_PRESETS``) are copied from real training fraud rows
+and only the others generated. Its rows are close to real ones in those columns by
+construction: it is a model of p(payment | real profile, fraud). Two references that learn
+nothing bound it: ``real-copy`` draws real training fraud rows with replacement (random
+oversampling: the realism ceiling), ``real-swap@<preset>`` joins one real fraud row's context
+columns to another's other columns, drawn independently (counts nested again): the AUC that
+copying profiles alone gives, with no dependence between profile and payment.
+
 With ``--identities`` generative models impose the exact identities of
 :mod:`fraudspark.oversampling.structure` (``identities=True``; off by default). With
 ``--compare-identities`` they impose them and each model's rows are also decoded without them
@@ -59,6 +69,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from fraudspark.oversampling import FeatureSchema, count_violations, make_oversampler
+from fraudspark.oversampling.diffusion import context_columns, repair_nesting
 from fraudspark.oversampling.modes import ModeSpecificTransform
 from fraudspark.oversampling.structure import find_identities
 from fraudspark.oversampling.tabular import TabularTransform
@@ -159,7 +170,9 @@ def _average_precision(
 def method_params(name: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """``wgan-gp`` is the GAN's original representation; ``wgan-gp+ctgan`` adds CTGAN's
     mode-specific normalisation and PacGAN packs of 8 (ACGAN: no packing). ``--identities``
-    (implied by ``--compare-identities`` and by ``diagnose``) imposes the exact identities."""
+    (implied by ``--compare-identities`` and by ``diagnose``) imposes the exact identities.
+    ``diffusion@<preset>`` copies the preset's context columns from real fraud rows."""
+    name, _, context = name.partition("@")
     method, _, variant = name.partition("+")
     params: dict[str, Any] = {"steps": args.steps} if args.steps else {}
     if getattr(args, "identities", False) or getattr(args, "compare_identities", False):
@@ -169,7 +182,7 @@ def method_params(name: str, args: argparse.Namespace) -> tuple[str, dict[str, A
             params |= {"representation": "mode-specific", "pac": 1 if method == "acgan" else 8}
         return method, params
     if method == "diffusion":
-        return method, params
+        return method, params | ({"context": context} if context else {})
     return method, {}
 
 
@@ -190,6 +203,16 @@ def _synthesize(
         return np.empty((0, len(features))), None
     real = fit_X[fit_y == 1]
     n_normal = int(np.sum(y_train == 0))
+    if method.startswith("real-"):  # the references that learn nothing (module docstring)
+        n = max(int(args.ratio * n_normal) - len(real), len(real))
+        rng = np.random.default_rng(seed + 1)
+        rows = real[rng.integers(len(real), size=n)]
+        name, _, preset = method.partition("@")
+        if name == "real-swap":
+            copied = context_columns(preset, features)
+            rows[:, copied] = real[rng.integers(len(real), size=n)][:, copied]
+            rows = repair_nesting(rows, FeatureSchema.from_names(features), copied)
+        return rows, None
     base, params = method_params(method, args)
     sampler = make_oversampler(
         base, sampling_ratio=1.0, random_state=seed, feature_names=features, **params

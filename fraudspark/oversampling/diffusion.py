@@ -27,6 +27,15 @@ embedding (genuine rows teach the shared structure) and minibatches draw a class
 a row of it; sampling asks for the minority class. With ``condition=None`` it learns the
 minority rows only.
 
+Profile-conditioned generation (``context``; our addition, not TabDDPM's): some columns, e.g.
+the entity profiles (a customer's and a terminal's monthly statistics), are not generated but
+copied from a real minority training row drawn uniformly with replacement; the denoiser gets
+those columns (through their own transform) concatenated to its input and learns to denoise only
+the other columns, i.e. the model is ``p(payment columns | real profile, class)``. The profile
+columns' cross-column structure, which generated profiles get wrong (issue 14), is then real by
+construction. The drawn context rows travel inside the export, so a Spark task still samples
+from a seed alone.
+
 Sampling is ancestral (DDPM): ``x_{t-1} ~ N(mu(x_t, x0_hat), beta_tilde_t)`` with ``x0_hat``
 clipped to the training data's range in model space (the usual guard against drift on the last
 steps). All randomness comes from one ``torch.Generator`` seeded by the caller.
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -45,10 +55,11 @@ from sklearn.preprocessing import QuantileTransformer
 from torch import nn
 from torch.nn import functional as F
 
+from fraudspark.features.definitions import declared_kind
 from fraudspark.oversampling.base import BaseOversampler
 from fraudspark.oversampling.export import read_archive, write_archive
 from fraudspark.oversampling.networks import MinibatchSampler
-from fraudspark.oversampling.tabular import TabularTransform
+from fraudspark.oversampling.tabular import WINDOW_SUFFIX, FeatureSchema, TabularTransform
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +68,81 @@ ARCHITECTURE = "diffusion"
 # Optimiser steps when none are given (config's ``oversampling.steps`` overrides it in jobs).
 DEFAULT_STEPS = 3000
 DiffusionCondition = Literal["class"]
+
+# Named context presets: the monthly profile columns plus every windowed column whose window is
+# at least this many minutes long (None: monthly columns only). Resolved by column name and
+# declared kind, so they follow the configured windows.
+CONTEXT_PRESETS: dict[str, int | None] = {
+    "monthly": None,
+    "monthly-and-7d": 7 * 24 * 60,
+    "monthly-and-1d": 24 * 60,
+}
+# The state-dict key the context rows travel under in the export (network keys contain a dot).
+CONTEXT_TENSOR = "context_rows"
+_MONTHLY = re.compile(r"^[a-z]+_month_")
+
+
+def context_columns(context: Sequence[str] | str | None, names: Sequence[str]) -> list[int]:
+    """Indices (ascending) into ``names`` of the context columns ``context`` asks for.
+
+    ``context`` is None (no context: ``[]``), a preset of :data:`CONTEXT_PRESETS` (declared
+    ``<entity>_month_*`` columns, plus declared windowed columns of at least the preset's length),
+    or column names. Raises ValueError for an unknown preset or column name (naming it), a
+    repeated name, a preset matching no column, or a context covering every column (nothing
+    would be left to generate).
+    """
+    if context is None:
+        return []
+    if isinstance(context, str):
+        if context not in CONTEXT_PRESETS:
+            raise ValueError(
+                f"unknown context preset {context!r}: one of {sorted(CONTEXT_PRESETS)} "
+                "or a list of column names"
+            )
+        shortest = CONTEXT_PRESETS[context]
+        indices = []
+        for index, name in enumerate(names):
+            if declared_kind(name) is None:
+                continue
+            window = WINDOW_SUFFIX.match(name)
+            if _MONTHLY.match(name) and not window:
+                indices.append(index)
+            elif window and shortest is not None:
+                minutes = int(window["length"]) * (24 * 60 if window["unit"] == "d" else 1)
+                if minutes >= shortest:
+                    indices.append(index)
+        if not indices:
+            raise ValueError(f"context preset {context!r} matches none of the columns {names}")
+    else:
+        unknown = [name for name in context if name not in names]
+        if unknown:
+            raise ValueError(f"context columns {unknown} are not among the features {names}")
+        if len(set(context)) != len(context):
+            raise ValueError(f"context names a column twice: {list(context)}")
+        indices = sorted(list(names).index(name) for name in context)
+    if len(indices) == len(names):
+        raise ValueError(f"context {context!r} covers every column: nothing left to generate")
+    return indices
+
+
+def repair_nesting(rows: np.ndarray, schema: FeatureSchema, fixed: Sequence[int]) -> np.ndarray:
+    """Nest windowed counts again without moving the ``fixed`` (copied context) columns.
+
+    ``rows`` (n, d) are valid within the generated columns and within the fixed ones; a pair
+    (narrower, wider) across the two may not be nested. Going up each chain a generated wider
+    count is raised to its narrower one, going down a generated narrower count is lowered to
+    its wider one; the fixed columns are nested, so every chain ends nested. Returns a copy.
+    """
+    valid = np.array(rows, dtype=np.float64)
+    fixed_set = set(fixed)
+    pairs = schema.nested_pairs()
+    for small, large in pairs:
+        if large not in fixed_set:
+            valid[:, large] = np.maximum(valid[:, large], valid[:, small])
+    for small, large in reversed(pairs):
+        if small not in fixed_set:
+            valid[:, small] = np.minimum(valid[:, small], valid[:, large])
+    return valid
 
 
 def cosine_alpha_bars(n_timesteps: int, offset: float = 0.008) -> np.ndarray:
@@ -117,7 +203,9 @@ class Denoiser(nn.Module):
     """TabDDPM's MLP denoiser: predicts the noise in ``x_t`` (n, d) from ``x_t``, ``t`` and a label.
 
     ``h = Linear(x_t) + MLP(sinusoidal(t)) [+ Embedding(label)]``, then Linear -> ReLU -> Dropout
-    blocks and a linear head back to ``d`` columns. ``n_labels`` 0 is unconditional.
+    blocks and a linear head back to ``d`` columns. ``n_labels`` 0 is unconditional. With
+    ``n_context`` > 0 a clean context (n, n_context) is concatenated to ``x_t`` before the first
+    Linear (our profile conditioning; 0 builds exactly TabDDPM's network).
     """
 
     def __init__(
@@ -127,10 +215,12 @@ class Denoiser(nn.Module):
         hidden_dims: Sequence[int],
         embedding_dim: int,
         dropout: float = 0.0,
+        n_context: int = 0,
     ) -> None:
         super().__init__()
         self.embedding_dim = embedding_dim
-        self.project = nn.Linear(n_features, embedding_dim)
+        self.n_context = n_context
+        self.project = nn.Linear(n_features + n_context, embedding_dim)
         self.time = nn.Sequential(
             nn.Linear(embedding_dim, embedding_dim),
             nn.SiLU(),
@@ -146,8 +236,16 @@ class Denoiser(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(
-        self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        if self.n_context:
+            if context is None:
+                raise ValueError("a context-conditioned denoiser needs its context")
+            x = torch.cat([x, context], dim=1)
         hidden = self.project(x) + self.time(timestep_embedding(t, self.embedding_dim))
         if self.label is not None:
             if labels is None:
@@ -261,11 +359,58 @@ class DiffusionTransform:
         )
 
 
+class DiffusionContext:
+    """The copied columns of a profile-conditioned model (see the module docstring).
+
+    ``columns`` are indices into the full feature order, ascending; ``rows`` (m, len(columns))
+    float64 are the minority training rows' values there, drawn from when sampling; ``transform``
+    maps them to the denoiser's context input (fitted on the context columns of every training
+    row); ``schema`` is the full rows' schema, for nesting counts across the two column groups;
+    ``label`` is the class whose contexts ``rows`` are.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[int],
+        rows: np.ndarray,
+        transform: DiffusionTransform,
+        schema: FeatureSchema,
+        label: int,
+    ) -> None:
+        self.columns = list(columns)
+        self.rows = np.asarray(rows, dtype=np.float64)
+        self.transform = transform
+        self.schema = schema
+        self.label = label
+        self.generated = [index for index in range(len(schema.columns)) if index not in columns]
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but ``rows``, which the export stores as a tensor."""
+        return {
+            "columns": self.columns,
+            "transform": self.transform.to_json(),
+            "schema": self.schema.to_json(),
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], rows: np.ndarray) -> DiffusionContext:
+        return cls(
+            data["columns"],
+            rows,
+            DiffusionTransform.from_json(data["transform"]),
+            FeatureSchema.from_json(data["schema"]),
+            int(data["label"]),
+        )
+
+
 class DiffusionRowGenerator:
     """A trained denoiser plus its transform: samples valid rows from a seed, ships as bytes.
 
     ``labels``/``label_weights`` as for the GANs' ``SyntheticRowGenerator`` (a conditional
-    model's labels are the classes; the minority class has weight 1).
+    model's labels are the classes; the minority class has weight 1). With a ``context``,
+    ``transform`` covers the generated columns only and sampled rows copy the context columns
+    from ``context.rows``.
     """
 
     method = ARCHITECTURE
@@ -281,6 +426,7 @@ class DiffusionRowGenerator:
         n_timesteps: int,
         hidden_dims: Sequence[int],
         embedding_dim: int,
+        context: DiffusionContext | None = None,
     ) -> None:
         self.network = network
         self.transform = transform
@@ -290,17 +436,22 @@ class DiffusionRowGenerator:
         self.n_timesteps = n_timesteps
         self.hidden_dims = list(hidden_dims)
         self.embedding_dim = embedding_dim
+        self.context = context
         self.schedule = DiffusionSchedule(n_timesteps)
 
     @property
     def feature_names(self) -> list[str]:
-        return self.transform.tabular.schema.names
+        schema = self.transform.tabular.schema if self.context is None else self.context.schema
+        return schema.names
 
     def sample(self, n: int, seed: int, label: int | None = None) -> np.ndarray:
         """Return ``n`` valid rows (float64, feature order); equal seeds give equal rows.
 
         Cost: ``n_timesteps`` denoiser passes over ``n`` rows. ``label`` asks a conditional
-        model for one class; None draws labels with ``label_weights``.
+        model for one class; None draws labels with ``label_weights``. A context model copies
+        each row's context columns from a training minority row drawn uniformly with replacement
+        (from the same seed), so it samples the minority class only: another ``label`` raises
+        ValueError.
         """
         if n < 0:
             raise ValueError(f"cannot sample {n} rows")
@@ -308,16 +459,39 @@ class DiffusionRowGenerator:
             return np.empty((0, len(self.feature_names)))
         if label is not None and label not in self.labels:
             raise ValueError(f"label {label!r} is not one of this generator's {self.labels}")
+        context = self.context
+        if context is not None and label is not None and label != context.label:
+            raise ValueError(
+                f"a context model samples its contexts' class {context.label} only, not {label!r}"
+            )
         rng = torch.Generator().manual_seed(seed)
         if label is None:
             weights = torch.tensor(self.label_weights, dtype=torch.float64)
             codes = torch.multinomial(weights, n, replacement=True, generator=rng)
         else:
             codes = torch.full((n,), self.labels.index(label), dtype=torch.long)
-        model = self._denoise(torch.randn(n, self.transform.n_features, generator=rng), codes, rng)
-        return self.transform.inverse_transform(model.double().numpy())
+        if context is None:
+            model = self._denoise(
+                torch.randn(n, self.transform.n_features, generator=rng), codes, rng
+            )
+            return self.transform.inverse_transform(model.double().numpy())
+        picks = torch.randint(len(context.rows), (n,), generator=rng).numpy()
+        copied = context.rows[picks]
+        condition = torch.as_tensor(context.transform.transform(copied), dtype=torch.float32)
+        noise = torch.randn(n, self.transform.n_features, generator=rng)
+        model = self._denoise(noise, codes, rng, condition)
+        rows = np.empty((n, len(context.schema.columns)))
+        rows[:, context.generated] = self.transform.inverse_transform(model.double().numpy())
+        rows[:, context.columns] = copied
+        return repair_nesting(rows, context.schema, context.columns)
 
-    def _denoise(self, x: torch.Tensor, codes: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    def _denoise(
+        self,
+        x: torch.Tensor,
+        codes: torch.Tensor,
+        rng: torch.Generator,
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         schedule = self.schedule
         low = torch.as_tensor(self.transform.low, dtype=torch.float32)
         high = torch.as_tensor(self.transform.high, dtype=torch.float32)
@@ -326,7 +500,7 @@ class DiffusionRowGenerator:
         with torch.no_grad():
             for step in reversed(range(schedule.n_timesteps)):
                 t = torch.full((len(x),), step, dtype=torch.long)
-                noise = self.network(x, t, labels)
+                noise = self.network(x, t, labels, condition)
                 alpha_bar = float(schedule.alpha_bar[step])
                 x0 = (x - math.sqrt(1 - alpha_bar) * noise) / math.sqrt(alpha_bar)
                 x0 = torch.maximum(torch.minimum(x0, high), low)
@@ -339,7 +513,8 @@ class DiffusionRowGenerator:
         return x
 
     def to_bytes(self) -> bytes:
-        """The model as a pickle-free zip archive (:mod:`~fraudspark.oversampling.export`)."""
+        """The model as a pickle-free zip archive (:mod:`~fraudspark.oversampling.export`); a
+        context model's context rows travel as one more float64 array, ``context_rows``."""
         metadata = {
             "architecture": ARCHITECTURE,
             "method": self.method,
@@ -351,18 +526,28 @@ class DiffusionRowGenerator:
             "embedding_dim": self.embedding_dim,
             "transform": self.transform.to_json(),
         }
-        return write_archive(metadata, self.network.state_dict())
+        state = dict(self.network.state_dict())
+        if self.context is not None:  # no key at all without one: such archives are as before
+            metadata["context"] = self.context.to_json()
+            state[CONTEXT_TENSOR] = torch.from_numpy(self.context.rows)
+        return write_archive(metadata, state)
 
     @classmethod
     def from_archive(
         cls, metadata: dict[str, Any], state: dict[str, torch.Tensor]
     ) -> DiffusionRowGenerator:
         transform = DiffusionTransform.from_json(metadata["transform"])
+        state = dict(state)
+        context = None
+        if metadata.get("context") is not None:
+            rows = state.pop(CONTEXT_TENSOR).numpy().astype(np.float64)
+            context = DiffusionContext.from_json(metadata["context"], rows)
         network = Denoiser(
             transform.n_features,
             len(metadata["labels"]) if metadata["conditional"] else 0,
             metadata["hidden_dims"],
             metadata["embedding_dim"],
+            n_context=0 if context is None else len(context.columns),
         )
         network.load_state_dict(state)
         network.eval()
@@ -375,6 +560,7 @@ class DiffusionRowGenerator:
             n_timesteps=metadata["n_timesteps"],
             hidden_dims=metadata["hidden_dims"],
             embedding_dim=metadata["embedding_dim"],
+            context=context,
         )
 
     @classmethod
@@ -396,6 +582,14 @@ class DiffusionOversampler(BaseOversampler):
     the measured training time on a few thousand fraud rows x ~40 features on 2 cores.
     ``identities=True`` imposes the exact identities between columns that the training rows obey
     on decoded rows (:mod:`~fraudspark.oversampling.structure`; off by default, see there).
+
+    ``context`` (None: TabDDPM as above) names the columns copied from real minority rows
+    instead of generated: a preset of :data:`CONTEXT_PRESETS` or column names (resolved by
+    :func:`context_columns` when fitting, which raises ValueError for a bad name). The denoiser
+    then sees the context columns' own transform and denoises only the other columns, whose
+    transform (and ``identities``) cover them alone; with ``condition="class"`` genuine rows
+    train with their own contexts. See bench/oversampling_quality.py (``diffusion@<context>``)
+    for what each preset does to realism and average precision.
     """
 
     method = ARCHITECTURE
@@ -417,6 +611,7 @@ class DiffusionOversampler(BaseOversampler):
         weight_decay: float = 1e-4,
         log_every: int = 500,
         identities: bool = False,
+        context: Sequence[str] | str | None = None,
     ) -> None:
         super().__init__(
             sampling_ratio=sampling_ratio,
@@ -434,6 +629,7 @@ class DiffusionOversampler(BaseOversampler):
         self.weight_decay = weight_decay
         self.log_every = log_every
         self.identities = identities
+        self.context = context
 
     def generator_bytes(self) -> bytes:
         """The trained model for :func:`~fraudspark.oversampling.export.load_generator`."""
@@ -468,17 +664,41 @@ class DiffusionOversampler(BaseOversampler):
             rows = X[y == self.minority_class_]
             codes = np.zeros(len(rows), dtype=np.int64)
             labels, weights = [self.minority_class_], [1.0]
-        tabular = TabularTransform.fit(rows, self.schema_, identities=self.identities)
-        transform = DiffusionTransform.fit(rows, tabular, train_seed)
-        data = torch.as_tensor(transform.transform(rows), dtype=torch.float32)
+        names = self.schema_.names
+        copied = context_columns(self.context, names)
+        context = None
+        schema, generated = self.schema_, list(range(len(names)))
+        if copied:
+            generated = [index for index in generated if index not in copied]
+            # Each group gets a schema of its own (nested chains within the group; across the
+            # groups they are repaired on sampling), so the generated columns decode alone.
+            schema = FeatureSchema.from_names([names[index] for index in generated])
+            context_schema = FeatureSchema.from_names([names[index] for index in copied])
+            context_tabular = TabularTransform.fit(rows[:, copied], context_schema)
+            context = DiffusionContext(
+                copied,
+                X[y == self.minority_class_][:, copied],
+                DiffusionTransform.fit(rows[:, copied], context_tabular, train_seed),
+                self.schema_,
+                self.minority_class_,
+            )
+        tabular = TabularTransform.fit(rows[:, generated], schema, identities=self.identities)
+        transform = DiffusionTransform.fit(rows[:, generated], tabular, train_seed)
+        data = torch.as_tensor(transform.transform(rows[:, generated]), dtype=torch.float32)
+        condition = (
+            None
+            if context is None
+            else torch.as_tensor(context.transform.transform(rows[:, copied]), dtype=torch.float32)
+        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             network = Denoiser(
-                X.shape[1],
+                len(generated),
                 len(labels) if conditional else 0,
                 self.hidden_dims,
                 self.embedding_dim,
                 self.dropout,
+                n_context=len(copied),
             )
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
@@ -498,7 +718,10 @@ class DiffusionOversampler(BaseOversampler):
             t = torch.randint(self.n_timesteps, (len(x0),), generator=rng)
             noise = torch.randn(x0.shape, generator=rng)
             predicted = network(
-                schedule.noised(x0, t, noise), t, batch_codes if conditional else None
+                schedule.noised(x0, t, noise),
+                t,
+                batch_codes if conditional else None,
+                None if condition is None else condition[indices],
             )
             loss = F.mse_loss(predicted, noise)
             optimizer.zero_grad()
@@ -523,4 +746,5 @@ class DiffusionOversampler(BaseOversampler):
             n_timesteps=self.n_timesteps,
             hidden_dims=self.hidden_dims,
             embedding_dim=self.embedding_dim,
+            context=context,
         )

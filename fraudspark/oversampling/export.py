@@ -4,7 +4,9 @@ The bytes are a zip archive with no pickle inside, so loading runs no foreign co
 
     generator.json          format, version, architecture ("gan" or "diffusion"), method,
                             labels, the network's shape, the transform's parameters
-    weights/<name>.npy      one array per network tensor (numpy format, allow_pickle=False)
+    weights/<name>.npy      one array per network tensor (numpy format, allow_pickle=False);
+                            a profile-conditioned diffusion model adds its context rows
+                            (``context_rows``, float64) here, so a task samples from a seed alone
 
 Version 2 names the ``architecture``; version 1 archives (GANs only) still load.
 
