@@ -40,7 +40,7 @@ def brief(method: str) -> dict[str, object]:
     """Training parameters that run every code path of ``method`` in about a second."""
     if method in GAN_METHODS:
         return BRIEF
-    return BRIEF_DIFFUSION if method == "diffusion" else {}
+    return BRIEF_DIFFUSION if method.startswith("diffusion") else {}
 
 
 FEATURES = [
@@ -210,7 +210,7 @@ def test_every_synthetic_row_is_valid(method: str) -> None:
 
     schema = FeatureSchema.from_names(FEATURES)
     assert count_violations(X_res[len(X) :], schema) == NO_VIOLATIONS
-    if method in [*GAN_METHODS, "diffusion"]:
+    if method in [*GAN_METHODS, "diffusion", "diffusion-profile"]:
         assert count_violations(sampler.generator_.sample(5000, seed=1), schema) == NO_VIOLATIONS
 
 
@@ -444,7 +444,9 @@ def test_every_sampler_is_a_scikit_learn_estimator_that_clones(method: str) -> N
 
     from sklearn.base import clone
 
-    sampler = make_oversampler(method, sampling_ratio=0.4, random_state=3, **brief(method))
+    sampler = make_oversampler(
+        method, sampling_ratio=0.4, random_state=3, feature_names=FEATURES, **brief(method)
+    )
     signature = inspect.signature(type(sampler).__init__).parameters
     assert set(sampler.get_params()) == set(signature) - {"self"}
     assert all(p.kind is p.KEYWORD_ONLY for name, p in signature.items() if name != "self")

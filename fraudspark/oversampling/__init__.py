@@ -12,7 +12,11 @@ from typing import Any
 
 from fraudspark.features.definitions import column_kind
 from fraudspark.oversampling.base import BaseOversampler, NoOversampler
-from fraudspark.oversampling.diffusion import DiffusionOversampler, DiffusionRowGenerator
+from fraudspark.oversampling.diffusion import (
+    DiffusionOversampler,
+    DiffusionRowGenerator,
+    ProfileDiffusionOversampler,
+)
 from fraudspark.oversampling.export import RowGenerator, SyntheticRowGenerator, load_generator
 from fraudspark.oversampling.gan import (
     ACGANOversampler,
@@ -41,6 +45,7 @@ OVERSAMPLERS: dict[str, type[BaseOversampler]] = {
     "wcgan": WCGANOversampler,
     "acgan": ACGANOversampler,
     "diffusion": DiffusionOversampler,
+    "diffusion-profile": ProfileDiffusionOversampler,
 }
 
 
@@ -61,6 +66,7 @@ __all__ = [
     "FeatureSchema",
     "GANOversampler",
     "NoOversampler",
+    "ProfileDiffusionOversampler",
     "RowGenerator",
     "SMOTEOversampler",
     "SyntheticRowGenerator",

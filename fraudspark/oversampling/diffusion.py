@@ -748,3 +748,56 @@ class DiffusionOversampler(BaseOversampler):
             embedding_dim=self.embedding_dim,
             context=context,
         )
+
+
+class ProfileDiffusionOversampler(DiffusionOversampler):
+    """The diffusion oversampler conditioned on real entity profiles (method
+    ``diffusion-profile``): :class:`DiffusionOversampler` with ``context="monthly-and-7d"``
+    (the monthly profiles and every window of 7 days or more are copied from real fraud rows;
+    the payment, the calendar flags and the shorter windows are generated given them) and
+    ``condition=None`` (trained on the fraud rows alone).
+
+    Chosen on bench/oversampling_quality.py (3 seeds, 3,000 steps): two-sample AUC 0.64
+    against 0.95 for plain diffusion and 0.78 for SMOTE, augmented AP 0.714 against 0.702 and
+    0.716. Copied columns make rows realistic by construction: a row is a new payment of a real
+    fraud row's customer and terminal, not a new customer or terminal.
+    """
+
+    method = "diffusion-profile"
+
+    def __init__(
+        self,
+        *,
+        sampling_ratio: float = 1.0,
+        random_state: int | None = None,
+        feature_names: Sequence[str] | None = None,
+        condition: DiffusionCondition | None = None,
+        steps: int = DEFAULT_STEPS,
+        batch_size: int = 512,
+        n_timesteps: int = 100,
+        hidden_dims: Sequence[int] = (256, 256, 256),
+        embedding_dim: int = 128,
+        dropout: float = 0.0,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        log_every: int = 500,
+        identities: bool = False,
+        context: Sequence[str] | str | None = "monthly-and-7d",
+    ) -> None:
+        super().__init__(
+            sampling_ratio=sampling_ratio,
+            random_state=random_state,
+            feature_names=feature_names,
+            condition=condition,
+            steps=steps,
+            batch_size=batch_size,
+            n_timesteps=n_timesteps,
+            hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim,
+            dropout=dropout,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            log_every=log_every,
+            identities=identities,
+            context=context,
+        )
