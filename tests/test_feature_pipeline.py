@@ -136,3 +136,15 @@ def test_training_set_records_versions_and_replaces_its_partition(
     assert catalog[1]["source_versions"] == again.versions
     assert catalog[1]["feature_columns"] == model_feature_columns(config)
     assert set(again.versions) == {"transactions", "features_windowed", "features_monthly"}
+
+
+def test_rows_without_labels_are_the_labelled_rows_without_is_fraud(
+    spark: SparkSession, small_store: Config
+) -> None:
+    start, end = date(2025, 1, 30), date(2025, 2, 2)
+    labelled = feature_rows(spark, small_store, start, end)
+    unlabelled = feature_rows(spark, small_store, start, end, labels=False)
+
+    assert "is_fraud" not in unlabelled.columns
+    assert unlabelled.count() == labelled.count() > 0
+    assert_frames_equal(unlabelled, labelled.drop("is_fraud"))

@@ -80,7 +80,7 @@ def monthly_as_of(monthly: DataFrame, group: FeatureGroup, staleness_months: int
 
 
 def assemble_feature_rows(
-    transactions: DataFrame,
+    transactions: DataFrame | None,
     windowed: DataFrame,
     monthly: DataFrame,
     config: Config,
@@ -88,12 +88,17 @@ def assemble_feature_rows(
     """Join transactions, their windowed features and the as-of monthly values.
 
     Pure: callers choose the rows (days, table versions). Returns the transaction keys,
-    ``is_fraud`` (the label as stored now) and :func:`model_feature_columns`.
+    ``is_fraud`` (the label as stored now) and :func:`model_feature_columns`. Without
+    ``transactions`` the rows carry no label and skip that join: the windowed table has one
+    row per stored transaction, so only the label would come from it (scoring and monitoring
+    do not read it, and the join shuffles every windowed row).
     """
     windowed_group, *monthly_groups = feature_groups(config.features)
-    rows = windowed.select(*TRANSACTION_KEYS, *windowed_group.columns).join(
-        transactions.select("tx_id", "tx_date", "is_fraud"), ["tx_id", "tx_date"], "inner"
-    )
+    rows = windowed.select(*TRANSACTION_KEYS, *windowed_group.columns)
+    if transactions is not None:
+        rows = rows.join(
+            transactions.select("tx_id", "tx_date", "is_fraud"), ["tx_id", "tx_date"], "inner"
+        )
     rows = rows.withColumn("_tx_month", F.trunc("tx_date", "month"))
     for group in monthly_groups:
         as_of = monthly_as_of(monthly, group, config.features.monthly_staleness_months)
@@ -105,7 +110,8 @@ def assemble_feature_rows(
             missing_indicator(_entity(group)),
             F.col(group.columns[0]).isNull().cast("int"),
         )
-    return rows.select(*TRANSACTION_KEYS, "is_fraud", *model_feature_columns(config)[1:])
+    label = ["is_fraud"] if transactions is not None else []
+    return rows.select(*TRANSACTION_KEYS, *label, *model_feature_columns(config)[1:])
 
 
 def current_versions(spark: SparkSession, config: Config) -> dict[str, int]:
@@ -119,19 +125,27 @@ def feature_rows(
     start: date,
     end: date,
     versions: dict[str, int] | None = None,
+    labels: bool = True,
 ) -> DataFrame:
     """Feature-store rows for transactions dated ``start``..``end`` inclusive.
 
     ``versions`` pins each source table to a Delta version (default: the current ones), so the
-    same call later returns the same rows even after the tables changed.
+    same call later returns the same rows even after the tables changed. ``labels=False``
+    leaves out ``is_fraud`` and the join with fraud.transactions that brings it (see
+    :func:`assemble_feature_rows`).
     """
     versions = versions or current_versions(spark, config)
     between = f"tx_date >= '{start}' AND tx_date <= '{end}'"
     # A month's row serves the next 1 + staleness months.
     oldest_needed = add_months(start, -(config.features.monthly_staleness_months + 1))
     monthly = read_table_as_of(spark, config, FEATURES_MONTHLY, versions["features_monthly"])
+    transactions = (
+        read_table_as_of(spark, config, TRANSACTIONS, versions["transactions"]).where(between)
+        if labels
+        else None
+    )
     return assemble_feature_rows(
-        read_table_as_of(spark, config, TRANSACTIONS, versions["transactions"]).where(between),
+        transactions,
         read_table_as_of(spark, config, FEATURES_WINDOWED, versions["features_windowed"]).where(
             between
         ),

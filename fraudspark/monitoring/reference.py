@@ -264,7 +264,7 @@ def current_samples(
         .select("tx_id", "tx_date", "model_name", "model_version", "score", "is_alert")
     )
     if store_rows is None:
-        store_rows = feature_rows(spark, config, start, end)
+        store_rows = feature_rows(spark, config, start, end, labels=False)
     else:
         store_rows = store_rows.where(F.col("tx_date").between(F.lit(start), F.lit(end)))
     features = list(dict.fromkeys(name for _, names in models for name in names))

@@ -120,7 +120,7 @@ def _score(spark: SparkSession, config: Config, night: NightInputs) -> StepOutco
     rows_in = rows_out = 0
     details = {}
     # The night's feature-store rows, assembled once for every champion.
-    store_rows = feature_rows(spark, config, night.day, night.day).cache()
+    store_rows = feature_rows(spark, config, night.day, night.day, labels=False).cache()
     try:
         for champion in models:
             report = score_days(

@@ -163,7 +163,7 @@ def score_days(
         raise ValueError(f"scoring start {start} is after its end {end}")
     registered = registered_artifact(config, model)
     if store_rows is None:
-        store_rows = feature_rows(spark, config, start, end)
+        store_rows = feature_rows(spark, config, start, end, labels=False)
     rows = store_rows.drop("is_fraud")
     scored = score_feature_rows(rows, registered.artifact, model_feature_columns(config), top_k)
     inserted = write_scores(spark, config, scored, registered.name, registered.version, start, end)
