@@ -181,7 +181,7 @@ def method_params(name: str, args: argparse.Namespace) -> tuple[str, dict[str, A
         if variant == "ctgan":
             params |= {"representation": "mode-specific", "pac": 1 if method == "acgan" else 8}
         return method, params
-    if method == "diffusion":
+    if method.startswith("diffusion"):
         return method, params | ({"context": context} if context else {})
     return method, {}
 
