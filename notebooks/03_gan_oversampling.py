@@ -63,6 +63,9 @@ print(build_training_set(spark, config, training_set, train_start, train_end).su
 # MAGIC `is_synthetic`. The GAN and the diffusion model train on the driver for `steps` steps and
 # MAGIC generate their rows in Spark tasks; each generator is registered as
 # MAGIC `fraud-generator-<method>` and its version kept on every row it made.
+# MAGIC `diffusion-profile` copies each row's customer and terminal profile (the monthly
+# MAGIC statistics and the windows of 7 days or more) from a real fraud row and generates the
+# MAGIC payment given it: the most realistic rows of the leaderboard (docs/benchmarks.md).
 
 # COMMAND ----------
 
@@ -72,7 +75,7 @@ reports = {
     method: oversample_training_set(
         spark, config, training_set, method, ratio=ratio, seed=seed, steps=steps
     )
-    for method in ["smote", gan, "diffusion"]
+    for method in ["smote", gan, "diffusion", "diffusion-profile"]
 }
 for report in reports.values():
     print(report.summary())

@@ -202,7 +202,8 @@ def check_scoring_and_rapp(namespace: dict[str, Any], world: World) -> None:
 
 def check_gan_oversampling(namespace: dict[str, Any], world: World) -> None:
     spark, training_set = namespace["spark"], namespace["training_set"]
-    assert set(namespace["quality"].index) == {"smote", "wgan-gp", "diffusion"}
+    generated = ("smote", "wgan-gp", "diffusion", "diffusion-profile")
+    assert set(namespace["quality"].index) == set(generated)
     augmented = read_table(spark, world.config, AUGMENTED_TRAINING_SETS).where(
         f"training_set = '{training_set}'"
     )
@@ -210,7 +211,7 @@ def check_gan_oversampling(namespace: dict[str, Any], world: World) -> None:
     normals, frauds = training.where("is_fraud = 0").count(), training.where("is_fraud = 1").count()
     wanted = int(namespace["ratio"] * normals) - frauds  # up to the fraud/normal ratio asked
     assert wanted > 0
-    for method in ("smote", "wgan-gp", "diffusion"):
+    for method in generated:
         rows = augmented.where(f"method = '{method}'")
         assert rows.where("is_synthetic").count() == wanted, method
         assert_frames_equal(
