@@ -2,6 +2,10 @@
 
     PYTHONPATH=$PWD .venv/bin/python bench/oversampling_quality.py build --customers 2000 \\
         --days 66 --train-days 21 --out data/quality.npz
+    FRAUDSPARK_TOKEN_KEY=<16+ bytes> PYTHONPATH=$PWD .venv/bin/python \\
+        bench/oversampling_quality.py build \\
+        --sparkov ../shared/data/sparkov-300cards-2023h1.csv.gz \\
+        --train-days 60 --test-days 30 --out data/quality-sparkov.npz
     PYTHONPATH=$PWD .venv/bin/python bench/oversampling_quality.py measure \\
         --data data/quality.npz \\
         --methods none,smote,acgan,wgan-gp,diffusion --seeds 0,1,2
@@ -76,6 +80,7 @@ from fraudspark.oversampling.tabular import TabularTransform
 
 START = date(2025, 1, 1)
 WARM_UP_DAYS = 31  # the longest window (30 days) plus one
+SPARKOV_START = date(2023, 1, 1)  # the first day of ../shared/data's Sparkov sample
 GAN_METHODS = {"gan", "cgan", "wgan", "wgan-gp", "wcgan", "acgan"}
 
 
@@ -92,27 +97,33 @@ def build(args: argparse.Namespace) -> None:
     config = load_config(lakehouse=f"{directory}/lakehouse")
     spark = build_spark(config)
     began = time.perf_counter()
-    scale = args.customers / 5000  # the simulator's fraud rates are for 5,000 customers
-    defaults = GeneratorConfig()
-    rates = GeneratorConfig(
-        compromised_terminals_per_day=defaults.compromised_terminals_per_day * scale,
-        compromised_customers_per_day=defaults.compromised_customers_per_day * scale,
-    )
-    world = generate_transactions(
-        spark,
-        rates,
-        customers=args.customers,
-        terminals=2 * args.customers,
-        days=args.days,
-        start_date=START,
-        seed=1,
-    )
-    write_raw(world, f"{directory}/raw", "parquet")
-    ingest_transactions(spark, config, f"{directory}/raw", "parquet")
+    start = START
+    if args.sparkov:
+        # The third-party sample, through its source mapping (conf/sources/sparkov.yaml).
+        ingest_transactions(spark, config, args.sparkov, mapping="sparkov")
+        start = SPARKOV_START
+    else:
+        scale = args.customers / 5000  # the simulator's fraud rates are for 5,000 customers
+        defaults = GeneratorConfig()
+        rates = GeneratorConfig(
+            compromised_terminals_per_day=defaults.compromised_terminals_per_day * scale,
+            compromised_customers_per_day=defaults.compromised_customers_per_day * scale,
+        )
+        world = generate_transactions(
+            spark,
+            rates,
+            customers=args.customers,
+            terminals=2 * args.customers,
+            days=args.days,
+            start_date=START,
+            seed=1,
+        )
+        write_raw(world, f"{directory}/raw", "parquet")
+        ingest_transactions(spark, config, f"{directory}/raw", "parquet")
     compute_features(spark, config)
     features = model_feature_columns(config)
     versions = current_versions(spark, config)
-    train_start = START + timedelta(days=WARM_UP_DAYS)
+    train_start = start + timedelta(days=WARM_UP_DAYS)
     train_end = train_start + timedelta(days=args.train_days - 1)
     test_start = train_end + timedelta(days=args.delay_days + 1)
     test_end = test_start + timedelta(days=args.test_days - 1)
@@ -489,6 +500,12 @@ def main() -> None:
     built.add_argument("--delay-days", type=int, default=7)
     built.add_argument("--test-days", type=int, default=7)
     built.add_argument("--out", required=True)
+    built.add_argument(
+        "--sparkov",
+        help="build from this Sparkov CSV (e.g. ../shared/data/sparkov-300cards-2023h1.csv.gz) "
+        "instead of simulating (its card numbers are tokenized: set FRAUDSPARK_TOKEN_KEY); "
+        "--customers and --days are then unused",
+    )
     measured = commands.add_parser("measure")
     measured.add_argument("--data", required=True)
     measured.add_argument("--methods", default="none,smote,acgan,wgan-gp,diffusion")
