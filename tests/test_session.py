@@ -1,4 +1,4 @@
-"""The session builder hands ``spark.driver_java_options`` to the driver JVM it starts."""
+"""The session builder: the driver JVM's options and the session settings it applies."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ def test_the_driver_jvm_runs_with_the_configured_options(
     arguments = list(runtime.getInputArguments())
     for option in DRIVER_JAVA_OPTIONS.split():
         assert option in arguments, arguments
+
+
+def test_arrow_batches_are_not_measured_row_by_row(spark: SparkSession) -> None:
+    # Int.MaxValue turns off Spark's per-row measurement of the Arrow batches for Python.
+    assert spark.conf.get("spark.sql.execution.arrow.maxBytesPerBatch") == str(2**31 - 1)

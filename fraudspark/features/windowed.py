@@ -46,8 +46,6 @@ _LOW_BASE = 1 << _LOW_BITS
 _KEY_LIMIT = 2**62
 # Rows per Arrow batch handed back to Spark.
 _BATCH_ROWS = 100_000
-# Int.MaxValue: the value for which Spark does not measure Arrow batches row by row.
-_NO_BYTE_LIMIT = str(2**31 - 1)
 # Columns of a split entity pass, dropped before the rows go back to Spark: the piece of its
 # entity a row is computed in, and whether it is the row's own piece (else it is look-back
 # history copied into the next piece).
@@ -403,9 +401,7 @@ def windowed_features_by_entity(
 def session_settings(config: FeatureConfig) -> dict[str, str]:
     """Session settings that make computing and writing the windowed features cheaper.
 
-    Results do not depend on them. Unless ``spark.sql.execution.arrow.maxBytesPerBatch`` is
-    Int.MaxValue, Spark measures the Arrow batch it fills for Python after every row; batches
-    stay bounded by ``maxRecordsPerBatch`` rows. Parquet dictionary encoding is turned off for
+    Results do not depend on them. Parquet dictionary encoding is turned off for
     the columns whose values are nearly all distinct (keys, timestamps, amounts and mean
     amounts): Parquet would build a dictionary for each column chunk, find it larger than the
     plain values and encode them again.
@@ -413,10 +409,7 @@ def session_settings(config: FeatureConfig) -> dict[str, str]:
     distinct = ["tx_id", "tx_ts", "tx_amount"]
     for spec in (customer_windows(config), terminal_windows(config)):
         distinct += [spec.amount_column(window) for window in spec.amount_windows]
-    return {
-        "spark.sql.execution.arrow.maxBytesPerBatch": _NO_BYTE_LIMIT,
-        **{f"parquet.enable.dictionary#{column}": "false" for column in distinct},
-    }
+    return {f"parquet.enable.dictionary#{column}": "false" for column in distinct}
 
 
 @contextmanager

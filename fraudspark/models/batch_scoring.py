@@ -107,6 +107,12 @@ def score_feature_rows(
     model = load_model(artifact)
     model.check_features(feature_names)
     schema = scored_schema(rows, feature_names, model.score_columns)
+    # Only the features the model reads cross to Python: moving a column between the JVM and
+    # the Python worker costs more than scoring it (bench/scoring.py).
+    features = set(feature_names)
+    inputs = rows.select(
+        *[name for name in rows.columns if name not in features], *model.feature_names
+    )
     shared = rows.sparkSession.sparkContext.broadcast((artifact.model_bytes, artifact.metadata))
     output_names = schema.names
 
@@ -115,4 +121,4 @@ def score_feature_rows(
         torch.set_num_threads(1)
         return score_arrow_batches(batches, ModelArtifact(*shared.value), output_names, top_k)
 
-    return model_inputs(rows, feature_names).mapInArrow(score_partition, schema)
+    return model_inputs(inputs, model.feature_names).mapInArrow(score_partition, schema)
