@@ -8,10 +8,14 @@ Runs ``fraudspark <command> --conf <variant> --lakehouse DIR`` as a fresh proces
 the variants alternating within each round (so a change of the machine's load falls on all of
 them), and prints each variant's median wall and CPU seconds (bench/timing.py: the process
 tree, Spark's JVM and Python workers included) beside the JVM's defaults. A variant's
-configuration is ``--conf`` with only ``spark.driver_java_options`` changed:
+configuration is ``--conf`` with only ``spark.driver_java_options`` and
+``spark.class_data_sharing`` changed:
 
-* ``default``: none (the JVM's defaults: tiered C1/C2 compilation, G1);
-* ``tuned``: fraudspark's default, ``fraudspark.config.DRIVER_JAVA_OPTIONS``;
+* ``default``: none (the JVM's defaults: tiered C1/C2 compilation, G1), no class archive;
+* ``tuned``: fraudspark's defaults, ``fraudspark.config.DRIVER_JAVA_OPTIONS`` and the class-data
+  sharing archive (fraudspark/class_sharing.py; written by the first run if absent, so run
+  the command once before timing);
+* ``tuned-no-cds``: ``DRIVER_JAVA_OPTIONS`` without the archive;
 * ``serial``: the serial collector alone;
 * ``c1``: the client compiler alone and the serial collector (what the tests' JVMs use,
   tests/jvm.py).
@@ -36,18 +40,21 @@ from timing import Series, log, machine_line, run_process
 from fraudspark.config import DRIVER_JAVA_OPTIONS
 
 REPO = Path(__file__).resolve().parent.parent
-VARIANTS: dict[str, str | None] = {
-    "default": None,
-    "tuned": DRIVER_JAVA_OPTIONS,
-    "serial": "-XX:+UseSerialGC",
-    "c1": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+# name -> (spark.driver_java_options, spark.class_data_sharing)
+VARIANTS: dict[str, tuple[str | None, bool]] = {
+    "default": (None, False),
+    "tuned": (DRIVER_JAVA_OPTIONS, True),
+    "tuned-no-cds": (DRIVER_JAVA_OPTIONS, False),
+    "serial": ("-XX:+UseSerialGC", False),
+    "c1": ("-XX:TieredStopAtLevel=1 -XX:+UseSerialGC", False),
 }
 
 
 def variant_conf(base: Path, name: str, folder: Path) -> Path:
-    """``base`` with ``spark.driver_java_options`` of variant ``name``, written under ``folder``."""
+    """``base`` with variant ``name``'s JVM settings, written under ``folder``."""
     settings = yaml.safe_load(base.read_text()) or {}
-    settings.setdefault("spark", {})["driver_java_options"] = VARIANTS[name]
+    options, sharing = VARIANTS[name]
+    settings.setdefault("spark", {}).update(driver_java_options=options, class_data_sharing=sharing)
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path
@@ -96,7 +103,8 @@ def main() -> int:
         if baseline is not None and name != "default":
             ratio = f" ({runs.wall / baseline.wall:.2f}x default)"
         print(
-            f"| {name}: `{VARIANTS[name] or 'JVM defaults'}` | {runs.wall:.1f}{ratio} | "
+            f"| {name}: `{VARIANTS[name][0] or 'JVM defaults'}`"
+            f"{', class archive' if VARIANTS[name][1] else ''} | {runs.wall:.1f}{ratio} | "
             f"{runs.cpu:.1f} | {runs.others_cores:.2f} | "
             f"{len(runs.samples)} |"
         )

@@ -20,8 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
+from fraudspark.class_sharing import archive_path, publish_when_jvm_exits, sharing_options
 from fraudspark.config import Config
 from fraudspark.lakehouse.io import register_tables
 
@@ -109,14 +111,20 @@ def build_spark(config: Config, register: bool = True) -> SparkSession:
     builder = SparkSession.builder.appName(spark_conf.app_name)
     started = time.perf_counter()
     folder, jars = jars_folder(config), None
+    archive = part = None
     if not launched_by_spark_submit():
         # Under spark-submit, --master and --packages have already decided these.
         builder = builder.master(spark_conf.master)
-        if spark_conf.driver_java_options:
-            builder = builder.config(
-                "spark.driver.extraJavaOptions", spark_conf.driver_java_options
-            )
         jars = cached_jars(folder)
+        java_options = spark_conf.driver_java_options or ""
+        # A JVM already running in this process (an earlier session) keeps its options.
+        jvm_starts = SparkContext._gateway is None
+        if spark_conf.class_data_sharing and jvm_starts and folder and jars is not None:
+            archive = archive_path(folder, jars, spark_conf.driver_java_options)
+            sharing, part = sharing_options(archive)
+            java_options = f"{java_options} {sharing}".strip()
+        if java_options:
+            builder = builder.config("spark.driver.extraJavaOptions", java_options)
         if jars is not None:
             builder = builder.config("spark.jars", ",".join(jars))
         else:
@@ -142,6 +150,9 @@ def build_spark(config: Config, register: bool = True) -> SparkSession:
     for key, value in spark_conf.extra.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    gateway = SparkContext._gateway
+    if part is not None and archive is not None and gateway is not None:
+        publish_when_jvm_exits(gateway.proc, part, archive)
     spark.sparkContext.setLogLevel("ERROR")
     # Settings that must hold even when the session came from spark-submit.
     spark.conf.set("spark.sql.session.timeZone", "UTC")

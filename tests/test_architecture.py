@@ -17,6 +17,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "errors": 0,
     "lakehouse": 0,
+    "class_sharing": 0,
     "session": 1,
     "notebooks": 1,
     "simulate": 2,

@@ -180,7 +180,9 @@ def test_an_announced_night_settles_during_its_start_up_and_holds_its_place(
                          settle_seconds=settle, poll_seconds=0.05)  # fmt: skip
 
     announced = lock_for("2025-02-10", settle=2.0)
+    assert announced.settle_remaining() == 2.0  # not announced: the whole delay is ahead
     announced.announce()  # as `fraudspark nightly` does before building its Spark session
+    assert 1.5 < announced.settle_remaining() <= 2.0  # the night warms its JVM meanwhile
     ticket = tmp_path / "waiting" / f"2025-02-10_{announced.info.token}.json"
     assert ticket.exists()
     # A later night started meanwhile sees the earlier ticket and does not take the lock.
@@ -188,6 +190,7 @@ def test_an_announced_night_settles_during_its_start_up_and_holds_its_place(
     with pytest.raises(NightLockedError, match=r"night 2025-02-10 .*waiting, earlier date"):
         later.acquire()
     time.sleep(2.0)  # the start-up outlasts the settle delay
+    assert announced.settle_remaining() == 0.0
     began = time.monotonic()
     announced.acquire()
     assert time.monotonic() - began < 1.0  # not the 2 s settle again

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from pyspark.sql import SparkSession
 
+from fraudspark.class_sharing import sharing_options
 from fraudspark.config import Config
+from fraudspark.session import cached_jars, jars_folder
 from tests.jvm import DRIVER_JAVA_OPTIONS
 
 
@@ -23,3 +31,68 @@ def test_the_driver_jvm_runs_with_the_configured_options(
 def test_arrow_batches_are_not_measured_row_by_row(spark: SparkSession) -> None:
     # Int.MaxValue turns off Spark's per-row measurement of the Arrow batches for Python.
     assert spark.conf.get("spark.sql.execution.arrow.maxBytesPerBatch") == str(2**31 - 1)
+
+
+# A fresh process that builds a session from the config file given and prints whether its
+# JVM's mapped class-data sharing archives (/proc/<pid>/maps lists mapped files; the JDK's
+# own base archive is one).
+_SESSION_PROCESS = """
+import sys
+from pathlib import Path
+from pyspark import SparkContext
+from fraudspark.config import load_config
+from fraudspark.session import build_spark
+config = load_config(sys.argv[1], lakehouse=sys.argv[2])
+spark = build_spark(config, register=False)
+assert spark.range(5).count() == 5
+pid = SparkContext._gateway.proc.pid
+print("mapped:", [line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                  if line.endswith(".jsa")])
+"""
+
+
+def test_the_first_session_writes_the_class_archive_and_later_ones_map_it(
+    spark: SparkSession, base_config: Config, tmp_path: Path
+) -> None:
+    # The Delta jars as the session fixture kept them, in a folder of this test's own.
+    kept = jars_folder(base_config)
+    assert kept is not None and cached_jars(kept) is not None
+    folder = tmp_path / "jars" / kept.name
+    folder.mkdir(parents=True)
+    for item in kept.iterdir():
+        if item.suffix in (".jar", ".txt"):
+            (folder / item.name).symlink_to(item)
+    settings = base_config.spark.model_dump()
+    settings.update(jars_dir=str(tmp_path / "jars"), class_data_sharing=True)
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(json.dumps({"spark": settings}))
+    command = [sys.executable, "-c", _SESSION_PROCESS, str(conf), str(tmp_path / "lakehouse")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    archives = sorted(p.name for p in folder.iterdir() if p.suffix not in (".jar", ".txt"))
+    # Published whole, under one name; no private dump or marker left behind.
+    assert len(archives) == 1 and archives[0].endswith(".jsa"), archives
+    assert str(folder) not in first.stdout  # the first JVM wrote it, so could not map it
+
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert f"'{folder / archives[0]}'" in second.stdout, second.stdout
+
+
+def test_one_process_at_a_time_writes_the_archive(tmp_path: Path) -> None:
+    archive = tmp_path / "driver-classes-x.jsa"
+    marker = archive.with_suffix(".writing")
+    marker.write_text(str(os.getpid()))  # a live writer: run without sharing
+    assert sharing_options(archive) == ("", None)
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    marker.write_text(finished.stdout.strip())  # a writer that died: take over
+    options, part = sharing_options(archive)
+    assert part == archive.with_suffix(f".part-{os.getpid()}")
+    assert f"-XX:ArchiveClassesAtExit={part}" in options and "-Xshare:auto" in options
+    assert marker.read_text() == str(os.getpid())
+    archive.write_bytes(b"published")  # once published, every session maps it
+    options, part = sharing_options(archive)
+    assert part is None and f"-XX:SharedArchiveFile={archive}" in options

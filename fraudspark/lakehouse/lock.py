@@ -209,6 +209,13 @@ class NightLock:
         self._write_new(self._ticket)
         self._announced_at = time.monotonic()
 
+    def settle_remaining(self) -> float:
+        """Seconds until the settle delay since :meth:`announce` has passed (0 if it has; the
+        whole delay if not announced yet)."""
+        if self._announced_at is None:
+            return self.settle_seconds
+        return max(0.0, self.settle_seconds - (time.monotonic() - self._announced_at))
+
     def acquire(self) -> None:
         """Take the lock, waiting at most ``wait_seconds`` since :meth:`announce` (called here
         if it was not before; see the class docstring)."""
