@@ -90,14 +90,14 @@ def duckdb_monthly_query(features: FeatureConfig, files: list[str]) -> str:
     in exact integer units of ``1 / AMOUNT_SCALE`` (rounded half to even, as ``F.rint``), squares
     in HUGEINT, and the spread uses the same exact decomposition as Spark (``q`` the rounded
     mean, ``r = S1 - q n``: ``S2 - q (q n + 2 r) - r^2 / n``). An amount above ``MAX_AMOUNT``
-    raises an error, as in Spark.
+    or below 0 raises an error, as in Spark.
     """
     file_list = ", ".join(f"'{f}'" for f in files)
     next_month = "(month + INTERVAL 1 MONTH)"
     known_by = f"({next_month} - INTERVAL {features.label_delay_days} DAY)"
     units = (
-        f"CASE WHEN tx_amount > {MAX_AMOUNT!r} THEN error('tx_amount above {MAX_AMOUNT:g} "
-        f"cannot be summed exactly: ' || tx_amount) "
+        f"CASE WHEN tx_amount > {MAX_AMOUNT!r} OR tx_amount < 0 THEN error('tx_amount outside "
+        f"[0, {MAX_AMOUNT:g}] cannot be summed exactly: ' || tx_amount) "
         f"ELSE CAST(round_even(tx_amount * {AMOUNT_SCALE}, 0) AS BIGINT) END"
     )
     sides = "\n  UNION ALL\n".join(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -69,8 +70,25 @@ def test_monthly_mean_and_std_of_high_denomination_amounts(spark: SparkSession) 
     assert abs(std - 447_834_294.7514801) < 1e-3  # 950e6 * sqrt(2) / 3
 
 
-def test_monthly_amount_beyond_the_limit_is_an_error(spark: SparkSession) -> None:
-    frame = spark.createDataFrame([(1, datetime(2025, 1, 5), 1, 9, 1e13, 0)], SCHEMA).selectExpr(
+def test_monthly_spread_is_exact_when_amounts_use_every_digit(spark: SparkSession) -> None:
+    # Micro-units up to 1.8e18 (above 2^60): every 16-bit digit of the squares' parts is used;
+    # the sum of the month's units stays below 2^63, the limit of its int64 sum.
+    amounts = [1.5e12, 1_234_567_890_123.45, 0.01, 7e11, 1_799_999_999_999.99]
+    rows = [(i, datetime(2025, 1, 5 + i), 1, 9, a, 0) for i, a in enumerate(amounts)]
+    frame = spark.createDataFrame(rows, SCHEMA).selectExpr("*", "to_date(tx_ts) AS tx_date")
+    got = monthly_features(frame, FeatureConfig()).where("entity_type = 'customer'").first()
+    # The exact reference: integer micro-units, population variance as an exact fraction.
+    units = [int(Decimal(repr(a)) * 1_000_000) for a in amounts]
+    n, s1, s2 = len(units), sum(units), sum(u * u for u in units)
+    variance = Fraction(n * s2 - s1 * s1, n * n)
+    assert got is not None and got["nb_tx"] == n
+    assert got["avg_amount"] == pytest.approx(s1 / n / 1e6, rel=1e-15)
+    assert got["std_amount"] == pytest.approx(float(variance) ** 0.5 / 1e6, rel=1e-12)
+
+
+@pytest.mark.parametrize("amount", [1e13, -5.0])
+def test_monthly_amount_beyond_the_limit_is_an_error(spark: SparkSession, amount: float) -> None:
+    frame = spark.createDataFrame([(1, datetime(2025, 1, 5), 1, 9, amount, 0)], SCHEMA).selectExpr(
         "*", "to_date(tx_ts) AS tx_date"
     )
     with pytest.raises(Exception, match="cannot be summed exactly"):
