@@ -40,13 +40,27 @@ def java_binary() -> str:
     return os.path.realpath(found)
 
 
+def _jvm_build(java: str) -> str:
+    """The JVM library's size and time: an upgrade in place changes them (and invalidates an
+    archive, which the JVM would then ignore for good under the same name)."""
+    home = Path(java).parent.parent
+    for library in (home / "lib" / "server" / "libjvm.so", Path(java)):
+        try:
+            found = library.stat()
+        except OSError:
+            continue
+        return f"{library}:{found.st_size}:{found.st_mtime_ns}"
+    return java
+
+
 def archive_path(folder: Path, jars: Sequence[str], java_options: str | None) -> Path:
     """The archive for this Java, these jars (Spark's own and ``jars``) and JVM options."""
     import pyspark
 
     spark_jars = sorted(p.name for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar"))
+    java = java_binary()
     identity = "\n".join(
-        [java_binary(), *spark_jars, *(Path(jar).name for jar in jars), java_options or ""]
+        [java, _jvm_build(java), *spark_jars, *(Path(jar).name for jar in jars), java_options or ""]
     )
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return folder / f"driver-classes-{key}.jsa"
