@@ -2,8 +2,8 @@
 
 A Spark driver loads and verifies some 15,000 classes before its first Delta query; HotSpot can
 map them instead from an archive written by an earlier run (JDK 13+, ``-XX:ArchiveClassesAtExit``
-then ``-XX:SharedArchiveFile``; https://openjdk.org/jeps/350). Measured on 2 cores
-(``bench/jvm_options.py``): session start 4.0 -> 2.3 s, and about 3 s less to the first answer.
+then ``-XX:SharedArchiveFile``; https://openjdk.org/jeps/350). Measured on 2 cores: a fresh
+``fraudspark sql`` 10.5 -> 7.7 s (``bench/jvm_options.py``), of which the session 4.0 -> 2.3 s.
 
 The archive is kept beside the cached Delta jars, keyed by the Java binary, the Spark and Delta
 jars and the JVM options, since it is only valid for that class path. The first session of a key

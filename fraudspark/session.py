@@ -33,8 +33,8 @@ JARS_MANIFEST = "jars.txt"
 DELTA_SQL_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # Unless maxBytesPerBatch is Int.MaxValue, Spark measures the Arrow batch it fills for a
-# Python worker after every row; batches stay bounded by maxRecordsPerBatch rows. Measured:
-# 15-20% of the windowed features' and of scoring's time (bench/features.py, bench/scoring.py).
+# Python worker after every row; batches stay bounded by maxRecordsPerBatch rows. Scoring 5M
+# rows, warm: 21.0 s measured, 15.9 s unmeasured (docs/benchmarks.md, issue 12).
 ARROW_SETTINGS = {"spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1)}
 
 
