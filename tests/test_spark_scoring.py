@@ -21,7 +21,7 @@ from fraudspark.features.store import current_versions, feature_rows, model_feat
 from fraudspark.features.training_data import training_frame
 from fraudspark.features.transforms import InputTransform
 from fraudspark.lakehouse.io import read_table
-from fraudspark.lakehouse.tables import SCORES
+from fraudspark.lakehouse.tables import MONITORING_REFERENCES, SCORES
 from fraudspark.models.anomaly.autoencoder import AutoencoderScorer
 from fraudspark.models.anomaly.base import export_artifact
 from fraudspark.models.anomaly.kinds import SCORER_KINDS, export_anomaly_scorer, new_scorer
@@ -243,6 +243,10 @@ def test_commands_train_register_score_and_promote(
     assert train_scorer_job.main([*train, "--epochs", "2", "--seed", "2"]) == 0
     second = registered_version(capsys.readouterr().out)
     assert second == first + 1
+    # Each version's monitoring reference is kept at registration, not at its first night.
+    kept = read_table(spark, store, MONITORING_REFERENCES).where("model_name = 'fraud-ae'")
+    versions = {row["model_version"] for row in kept.select("model_version").distinct().collect()}
+    assert {first, second} <= versions
     # A model's first version becomes its champion; later ones wait for `promote`.
     champion = champion_version(store, "fraud-ae")
     assert champion <= first < second

@@ -10,6 +10,7 @@ from fraudspark.models.classifiers import CLASSIFIER_KINDS
 from fraudspark.models.classifiers.gbt import GbtParams
 from fraudspark.models.classifiers.mlp import ClassifierConfig
 from fraudspark.oversampling import OVERSAMPLERS
+from fraudspark.pipelines.monitor import keep_reference_at_registration
 from fraudspark.pipelines.train import register_classifier, train_classifier
 
 
@@ -38,5 +39,8 @@ def main(argv: Sequence[str]) -> int:
         gbt=GbtParams(n_estimators=args.trees, seed=args.seed),
     )
     version = register_classifier(config, trained)
-    print(f"registered {trained.model_name}/{version}: {trained.summary()}")
+    keep_reference_at_registration(spark, config, trained.model_name, version, trained.artifact)
+    print(
+        f"registered {trained.model_name}/{version}: {trained.summary()}; monitoring reference kept"
+    )
     return 0

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
 from fraudspark.models.training import TrainingConfig
+from fraudspark.pipelines.monitor import keep_reference_at_registration
 from fraudspark.pipelines.train import train_scorer
 from fraudspark.registry import MODEL_NAMES, champion_version, register_model
 
@@ -57,10 +58,11 @@ def main(argv: Sequence[str]) -> int:
     )
     name = MODEL_NAMES[args.kind]
     version = register_model(config, name, trained.artifact, trained.params)
+    keep_reference_at_registration(spark, config, name, version, trained.artifact)
     metadata = trained.artifact.metadata
     print(
         f"registered {name}/{version} (champion: version {champion_version(config, name)}): "
         f"{metadata['extra']['training_rows']} training rows, "
-        f"threshold {metadata['threshold']:.6g}"
+        f"threshold {metadata['threshold']:.6g}; monitoring reference kept"
     )
     return 0
