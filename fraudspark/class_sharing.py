@@ -5,32 +5,40 @@ map them instead from an archive written by an earlier run (JDK 13+, ``-XX:Archi
 then ``-XX:SharedArchiveFile``; https://openjdk.org/jeps/350). Measured on 2 cores: a fresh
 ``fraudspark sql`` 10.5 -> 7.7 s (``bench/jvm_options.py``), of which the session 4.0 -> 2.3 s.
 
-The archive is kept beside the cached Delta jars, keyed by the Java binary, the Spark and Delta
-jars and the JVM options, since it is only valid for that class path. The first session of a key
-writes it: that JVM dumps to a private file when it exits, and this process, at exit, waits for
-the JVM and publishes the file by an atomic rename only if the JVM ended normally. HotSpot
-crashes on a truncated archive, so a reader must never see a partial one; a marker file (with
-the writer's pid) keeps concurrent first sessions from dumping twice. A stale or mismatched
-archive is ignored by ``-Xshare:auto`` (the JVM checks its header), silently.
+The archive is kept beside the cached Delta jars, keyed by everything HotSpot checks it against:
+the JVM build, every jar's name, size and time, the JVM options and the heap size. The first
+session of a key writes it: that JVM dumps to a file of its own (host and pid in the name) when
+it exits, and this process, at exit, waits for the JVM and publishes the file by an atomic
+rename only if the JVM ended normally. HotSpot crashes on a truncated archive, so a reader must
+never see a partial one. A kernel lock (``flock``) on a marker file lets one process write at a
+time; the kernel releases it when its holder dies. A mismatched archive is ignored by
+``-Xshare:auto``, silently.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import hashlib
 import logging
 import os
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
 # Sharing stays optional (auto) and quiet: a mismatched archive must not print to the console.
-_QUIET = "-Xshare:auto -Xlog:cds=off -Xlog:cds+dynamic=off"
-# How long the exiting process waits for its JVM to write the archive (about 1 s measured).
+_QUIET = "-Xshare:auto -Xlog:cds*=off"
+# How long the exiting process waits for its JVM to write the archive (about 12 s measured).
 _DUMP_WAIT_SECONDS = 120.0
+# A private dump this old was left by a process that died before publishing it.
+_STALE_PART_SECONDS = 3600.0
 
 
 def java_binary() -> str:
@@ -40,99 +48,112 @@ def java_binary() -> str:
     return os.path.realpath(found)
 
 
-def _jvm_build(java: str) -> str:
-    """The JVM library's size and time: an upgrade in place changes them (and invalidates an
-    archive, which the JVM would then ignore for good under the same name)."""
-    home = Path(java).parent.parent
-    for library in (home / "lib" / "server" / "libjvm.so", Path(java)):
-        try:
-            found = library.stat()
-        except OSError:
-            continue
-        return f"{library}:{found.st_size}:{found.st_mtime_ns}"
-    return java
+def _file_identity(path: Path) -> str:
+    """Name, size and modification time: what HotSpot compares for each class-path jar, and
+    what an upgrade in place of the JVM library changes."""
+    try:
+        found = path.stat()
+    except OSError:
+        return str(path)
+    return f"{path.name}:{found.st_size}:{found.st_mtime_ns}"
 
 
-def archive_path(folder: Path, jars: Sequence[str], java_options: str | None) -> Path:
-    """The archive for this Java, these jars (Spark's own and ``jars``) and JVM options."""
+def archive_path(
+    folder: Path, jars: Sequence[str], java_options: str | None, driver_memory: str
+) -> Path:
+    """The archive for this JVM, these jars (Spark's own and ``jars``), JVM options and heap
+    (the heap size decides compressed pointers, which the archive records)."""
     import pyspark
 
-    spark_jars = sorted(p.name for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar"))
     java = java_binary()
+    library = Path(java).parent.parent / "lib" / "server" / "libjvm.so"
+    spark_jars = sorted((Path(pyspark.__file__).parent / "jars").glob("*.jar"))
     identity = "\n".join(
-        [java, _jvm_build(java), *spark_jars, *(Path(jar).name for jar in jars), java_options or ""]
+        [
+            java,
+            _file_identity(library if library.exists() else Path(java)),
+            *(_file_identity(jar) for jar in spark_jars),
+            *(_file_identity(Path(jar)) for jar in jars),
+            java_options or "",
+            driver_memory,
+        ]
     )
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return folder / f"driver-classes-{key}.jsa"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+@dataclass
+class ArchiveWriter:
+    """This process writes ``archive``: its JVM dumps to ``part``; ``lock`` is the open,
+    locked marker file (closing it releases the lock)."""
 
+    archive: Path
+    part: Path
+    lock: IO[str]
 
-def _claim(marker: Path) -> bool:
-    """Create ``marker`` holding our pid; False if a live process holds it."""
-    for _ in range(2):
-        try:
-            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+    def release(self) -> None:
+        self.part.unlink(missing_ok=True)
+        self.lock.close()
+
+    def publish_when_jvm_exits(self, jvm: subprocess.Popen[bytes]) -> None:
+        """At this process's exit, end the JVM (its gateway exits when stdin closes), wait for
+        it to write ``part``, and rename ``part`` to ``archive`` if it exited normally."""
+
+        def publish() -> None:
             try:
-                holder = int(marker.read_text() or "0")
-            except (OSError, ValueError):
-                holder = 0
-            if holder and _alive(holder):
-                return False
-            marker.unlink(missing_ok=True)  # its writer died: take over
+                if jvm.stdin is not None:
+                    jvm.stdin.close()
+                code = jvm.wait(timeout=_DUMP_WAIT_SECONDS)
+                if code == 0 and self.part.is_file() and self.part.stat().st_size > 0:
+                    with self.part.open("rb") as written:
+                        os.fsync(written.fileno())  # whole on disk before it has the name
+                    os.replace(self.part, self.archive)
+            except (OSError, subprocess.TimeoutExpired) as error:
+                log.debug("class-data sharing archive not published: %s", error)
+            finally:
+                self.release()
+
+        atexit.register(publish)
+
+
+def _remove_stale_parts(archive: Path) -> None:
+    for part in archive.parent.glob(f"{archive.stem}.part-*"):
+        try:
+            if time.time() - part.stat().st_mtime > _STALE_PART_SECONDS:
+                part.unlink()
+        except OSError:
             continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(str(os.getpid()))
-        return True
-    return False
 
 
-def sharing_options(archive: Path) -> tuple[str, Path | None]:
+def sharing_options(archive: Path) -> tuple[str, ArchiveWriter | None]:
     """The JVM options that use ``archive``, or that write it when it does not exist yet.
 
-    Returns ``(options, part)``: ``part`` is the private file the JVM dumps to at exit (then
-    call :func:`publish_when_jvm_exits` once the session is up), None when the archive is used
-    or another live process is writing it (the options are then empty).
+    Returns ``(options, writer)``. ``writer`` is set when this process's JVM writes the archive:
+    call its :meth:`ArchiveWriter.publish_when_jvm_exits` once the session is up (or
+    :meth:`ArchiveWriter.release` if it did not start). The options are empty, and the JVM runs
+    without an archive, while another process writes it, when the folder cannot be written, or
+    when the path holds whitespace (Spark splits the JVM options on it).
     """
+    if any(character.isspace() for character in str(archive)):
+        return "", None
     if archive.is_file():
         return f"-XX:SharedArchiveFile={archive} {_QUIET}", None
     try:
         archive.parent.mkdir(parents=True, exist_ok=True)
-        if not _claim(archive.with_suffix(".writing")):
-            return "", None
+        lock = archive.with_suffix(".lock").open("a")
     except OSError as error:  # a read-only cache: run without sharing
         log.debug("no class-data sharing archive in %s: %s", archive.parent, error)
         return "", None
-    part = archive.with_suffix(f".part-{os.getpid()}")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # another process is writing it
+        lock.close()
+        return "", None
+    if archive.is_file():  # published while we took the lock
+        lock.close()
+        return f"-XX:SharedArchiveFile={archive} {_QUIET}", None
+    _remove_stale_parts(archive)
+    # Host and pid: unique among the processes that may share this cache folder.
+    part = archive.parent / f"{archive.stem}.part-{socket.gethostname()}-{os.getpid()}"
     part.unlink(missing_ok=True)
-    return f"-XX:ArchiveClassesAtExit={part} {_QUIET}", part
-
-
-def publish_when_jvm_exits(jvm: subprocess.Popen[bytes], part: Path, archive: Path) -> None:
-    """At this process's exit, end the JVM (its gateway exits when stdin closes), wait for it
-    to write ``part``, and rename ``part`` to ``archive`` if it exited normally."""
-
-    def publish() -> None:
-        marker = archive.with_suffix(".writing")
-        try:
-            if jvm.stdin is not None:
-                jvm.stdin.close()
-            code = jvm.wait(timeout=_DUMP_WAIT_SECONDS)
-            if code == 0 and part.is_file() and part.stat().st_size > 0:
-                os.replace(part, archive)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            log.debug("class-data sharing archive not published: %s", error)
-        finally:
-            part.unlink(missing_ok=True)
-            marker.unlink(missing_ok=True)
-
-    atexit.register(publish)
+    return f"-XX:ArchiveClassesAtExit={part} {_QUIET}", ArchiveWriter(archive, part, lock)

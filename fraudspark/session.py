@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from fraudspark.class_sharing import archive_path, publish_when_jvm_exits, sharing_options
+from fraudspark.class_sharing import ArchiveWriter, archive_path, sharing_options
 from fraudspark.config import Config
 from fraudspark.lakehouse.io import register_tables
 
@@ -111,7 +111,7 @@ def build_spark(config: Config, register: bool = True) -> SparkSession:
     builder = SparkSession.builder.appName(spark_conf.app_name)
     started = time.perf_counter()
     folder, jars = jars_folder(config), None
-    archive = part = None
+    writer: ArchiveWriter | None = None
     if not launched_by_spark_submit():
         # Under spark-submit, --master and --packages have already decided these.
         builder = builder.master(spark_conf.master)
@@ -120,9 +120,12 @@ def build_spark(config: Config, register: bool = True) -> SparkSession:
         # A JVM already running in this process (an earlier session) keeps its options.
         jvm_starts = SparkContext._gateway is None
         if spark_conf.class_data_sharing and jvm_starts and folder and jars is not None:
-            archive = archive_path(folder, jars, spark_conf.driver_java_options)
-            sharing, part = sharing_options(archive)
-            java_options = f"{java_options} {sharing}".strip()
+            archive = archive_path(
+                folder, jars, spark_conf.driver_java_options, spark_conf.driver_memory
+            )
+            sharing, writer = sharing_options(archive)
+            # The configured options come last, so that they win (e.g. -Xshare:off).
+            java_options = f"{sharing} {java_options}".strip()
         if java_options:
             builder = builder.config("spark.driver.extraJavaOptions", java_options)
         if jars is not None:
@@ -149,10 +152,18 @@ def build_spark(config: Config, register: bool = True) -> SparkSession:
     )
     for key, value in spark_conf.extra.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except BaseException:
+        if writer is not None:
+            writer.release()
+        raise
     gateway = SparkContext._gateway
-    if part is not None and archive is not None and gateway is not None:
-        publish_when_jvm_exits(gateway.proc, part, archive)
+    if writer is not None:
+        if gateway is not None:
+            writer.publish_when_jvm_exits(gateway.proc)
+        else:
+            writer.release()
     spark.sparkContext.setLogLevel("ERROR")
     # Settings that must hold even when the session came from spark-submit.
     spark.conf.set("spark.sql.session.timeZone", "UTC")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -71,9 +72,10 @@ def test_the_first_session_writes_the_class_archive_and_later_ones_map_it(
 
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 0, first.stderr
-    archives = sorted(p.name for p in folder.iterdir() if p.suffix not in (".jar", ".txt"))
-    # Published whole, under one name; no private dump or marker left behind.
-    assert len(archives) == 1 and archives[0].endswith(".jsa"), archives
+    archives = sorted(p.name for p in folder.iterdir() if p.suffix == ".jsa")
+    # Published whole, under one name; no private dump left behind.
+    assert len(archives) == 1, sorted(p.name for p in folder.iterdir())
+    assert not [p for p in folder.iterdir() if ".part-" in p.name]
     assert str(folder) not in first.stdout  # the first JVM wrote it, so could not map it
 
     second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
@@ -83,16 +85,23 @@ def test_the_first_session_writes_the_class_archive_and_later_ones_map_it(
 
 def test_one_process_at_a_time_writes_the_archive(tmp_path: Path) -> None:
     archive = tmp_path / "driver-classes-x.jsa"
-    marker = archive.with_suffix(".writing")
-    marker.write_text(str(os.getpid()))  # a live writer: run without sharing
-    assert sharing_options(archive) == ("", None)
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True)  # fmt: skip
-    marker.write_text(finished.stdout.strip())  # a writer that died: take over
-    options, part = sharing_options(archive)
-    assert part == archive.with_suffix(f".part-{os.getpid()}")
-    assert f"-XX:ArchiveClassesAtExit={part}" in options and "-Xshare:auto" in options
-    assert marker.read_text() == str(os.getpid())
+    with archive.with_suffix(".lock").open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # another writer holds the lock
+        assert sharing_options(archive) == ("", None)
+    stale = tmp_path / "driver-classes-x.part-otherhost-1"
+    stale.write_bytes(b"left by a writer that died")
+    os.utime(stale, (0, 0))
+    options, writer = sharing_options(archive)  # the lock is free: this process writes
+    assert writer is not None and writer.part.name.endswith(f"-{os.getpid()}")
+    assert f"-XX:ArchiveClassesAtExit={writer.part}" in options and "-Xshare:auto" in options
+    assert not stale.exists()  # old private dumps are removed
+    assert sharing_options(archive) == ("", None)  # ... and holds the lock until released
+    writer.release()
     archive.write_bytes(b"published")  # once published, every session maps it
-    options, part = sharing_options(archive)
-    assert part is None and f"-XX:SharedArchiveFile={archive}" in options
+    options, writer = sharing_options(archive)
+    assert writer is None and f"-XX:SharedArchiveFile={archive}" in options
+
+
+def test_no_archive_where_a_path_holds_whitespace(tmp_path: Path) -> None:
+    # Spark splits the driver's JVM options on whitespace.
+    assert sharing_options(tmp_path / "a folder" / "driver-classes-x.jsa") == ("", None)
