@@ -33,8 +33,8 @@ JARS_MANIFEST = "jars.txt"
 DELTA_SQL_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # Unless maxBytesPerBatch is Int.MaxValue, Spark measures the Arrow batch it fills for a
-# Python worker after every row; batches stay bounded by maxRecordsPerBatch rows. Scoring 5M
-# rows, warm: 21.0 s measured, 15.9 s unmeasured (docs/benchmarks.md, issue 12).
+# Python worker after every row; batches stay bounded by maxRecordsPerBatch rows. With the
+# model-only inputs it took scoring 5M rows, warm, from 18.3 to 13.2 s (docs/benchmarks.md).
 ARROW_SETTINGS = {"spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1)}
 
 
