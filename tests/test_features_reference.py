@@ -14,7 +14,13 @@ from fraudspark.features.definitions import (
     terminal_windows,
     windowed_feature_columns,
 )
-from fraudspark.features.windowed import large_entities, plan_pieces, windowed_features
+from fraudspark.features.monthly import monthly_features
+from fraudspark.features.windowed import (
+    large_entities,
+    large_entities_by_month,
+    plan_pieces,
+    windowed_features,
+)
 from tests.feature_reference import reference_windowed_features
 
 
@@ -95,6 +101,17 @@ def test_entities_split_by_time_give_the_same_features(spark: SparkSession) -> N
             assert (got[column].to_numpy() == expected[column].to_numpy()).all(), column
         else:
             np.testing.assert_allclose(got[column], expected[column], rtol=1e-9, err_msg=column)
+    # The feature job finds the same entities in the monthly table, with whole months as their
+    # time ranges: coarser pieces, the same features.
+    monthly = monthly_features(frame, config)
+    by_month = large_entities_by_month(monthly, (customers, terminals), 15)
+    assert {p.key for p in by_month[0]} == {p.key for p in customer_plans}
+    assert {p.key for p in by_month[1]} == {p.key for p in terminal_plans}
+    from_months = windowed_features(frame, config, 3, time_zone="UTC", plans=by_month).toPandas()
+    pd.testing.assert_frame_equal(
+        from_months.sort_values("tx_id").reset_index(drop=True),
+        got.sort_values("tx_id").reset_index(drop=True),
+    )
     # A night (the days given) split the same way equals the unsplit night bit for bit.
     night = (date(2025, 1, 30), date(2025, 1, 31))
     unsplit = config.model_copy(update={"split_entity_rows": None})

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -212,6 +212,53 @@ def large_entities(frame: DataFrame, spec: WindowSpec, piece_rows: int) -> list[
     return plans
 
 
+def large_entities_by_month(
+    monthly: DataFrame,
+    specs: tuple[WindowSpec, WindowSpec],
+    piece_rows: int,
+    span: tuple[date, date] | None = None,
+) -> tuple[list[EntityPieces], list[EntityPieces]]:
+    """:func:`large_entities` of both entity kinds from ``fraud.features_monthly`` rows
+    (``monthly``: entity_type, entity_id, month, nb_tx), without scanning the transactions.
+
+    An entity's rows are its ``nb_tx`` summed over the months that overlap ``span`` (first and
+    last day of the transactions, inclusive; default: every month), and its time range is those
+    months clipped to ``span``. Both bound the truth from above (a month may stick out of the
+    span), which may split an entity that did not need it: the features are the same either way
+    (tests/test_skew.py). ``specs`` are the customer and the terminal windows, in that order.
+    """
+    months = monthly
+    if span is not None:
+        months = months.where(
+            (F.col("month") >= F.trunc(F.lit(span[0]), "month"))
+            & (F.col("month") <= F.lit(span[1]))
+        )
+    first = F.unix_micros(F.to_timestamp(F.min("month")))
+    after = F.unix_micros(F.to_timestamp(F.add_months(F.max("month"), 1)))
+    if span is not None:
+        first = F.greatest(first, F.unix_micros(F.to_timestamp(F.lit(span[0]))))
+        after = F.least(after, F.unix_micros(F.to_timestamp(F.lit(span[1] + timedelta(days=1)))))
+    found = (
+        months.groupBy("entity_type", "entity_id")
+        .agg(F.sum("nb_tx").alias("rows"), first.alias("first"), (after - 1).alias("last"))
+        .where(F.col("rows") > piece_rows)
+        .collect()
+    )
+    plans: tuple[list[EntityPieces], list[EntityPieces]] = ([], [])
+    for index, spec in enumerate(specs):
+        for row in found:
+            if row["entity_type"] != spec.entity:
+                continue
+            span_micros, pieces = plan_pieces(
+                row["rows"], row["first"], row["last"], spec.lookback_micros, piece_rows
+            )
+            if pieces > 1:
+                plans[index].append(
+                    EntityPieces(row["entity_id"], row["first"], span_micros, pieces)
+                )
+    return plans
+
+
 def _with_pieces(frame: DataFrame, spec: WindowSpec, plans: list[EntityPieces]) -> DataFrame:
     """``frame`` with :data:`_PIECE` and :data:`_OWN`: every row once in its own piece (0 for an
     entity not split), and a large entity's rows within the look-back of the next piece's
@@ -328,6 +375,7 @@ def windowed_features(
     *,
     time_zone: str,
     rows: int | None = None,
+    plans: tuple[list[EntityPieces], list[EntityPieces]] | None = None,
 ) -> DataFrame:
     """Compute ``fraud.features_windowed`` rows for every transaction given.
 
@@ -340,10 +388,11 @@ def windowed_features(
 
     An entity with more than ``config.split_entity_rows`` rows is computed in time pieces (see
     :func:`windowed_features_by_entity`); ``rows``, the number of transactions given if known,
-    skips looking for such entities when there cannot be any.
+    skips looking for such entities when there cannot be any, and ``plans`` (customers',
+    terminals') gives them, found beforehand (:func:`large_entities_by_month`).
     """
     features = windowed_features_by_entity(
-        transactions, config, partitions, days, time_zone=time_zone, rows=rows
+        transactions, config, partitions, days, time_zone=time_zone, rows=rows, plans=plans
     )
     # Each task of a write partitioned by day opens one file per day it holds: merging the
     # entity partitions down to one per core (no shuffle; a task computes several in turn)
@@ -359,13 +408,15 @@ def windowed_features_by_entity(
     *,
     time_zone: str,
     rows: int | None = None,
+    plans: tuple[list[EntityPieces], list[EntityPieces]] | None = None,
 ) -> DataFrame:
     """:func:`windowed_features` in the ``partitions`` partitions of the last entity pass.
 
-    With ``config.split_entity_rows`` set, the entities with more rows than that (found by one
-    aggregation per entity kind, skipped when ``rows`` is known and not above it) are split by
-    time into pieces of about that many rows plus their windows' look-back, so no task needs a
-    whole large entity; the features are the same (tests/test_skew.py).
+    With ``config.split_entity_rows`` set, the entities with more rows than that (``plans``
+    if given, else found by one aggregation per entity kind, skipped when ``rows`` is known and
+    not above it) are split by time into pieces of about that many rows plus their windows'
+    look-back, so no task needs a whole large entity; the features are the same
+    (tests/test_skew.py).
     """
     base = transactions.select(*TRANSACTION_KEYS, "is_fraud")
     customers, terminals = customer_windows(config), terminal_windows(config)
@@ -373,15 +424,17 @@ def windowed_features_by_entity(
     if limit is None or (rows is not None and rows <= limit):
         customer_plans: list[EntityPieces] = []
         terminal_plans: list[EntityPieces] = []
+    elif plans is not None:
+        customer_plans, terminal_plans = plans
     else:
         customer_plans = large_entities(base, customers, limit)
         terminal_plans = large_entities(base, terminals, limit)
-        for spec, plans in ((customers, customer_plans), (terminals, terminal_plans)):
-            if plans:
-                log.info(
-                    "windowed features: %d %s(s) above %d rows split by time, into %s pieces",
-                    len(plans), spec.entity, limit, "/".join(str(p.pieces) for p in plans[:5]),
-                )  # fmt: skip
+    for spec, split in ((customers, customer_plans), (terminals, terminal_plans)):
+        if split:
+            log.info(
+                "windowed features: %d %s(s) above %s rows split by time, into %s pieces",
+                len(split), spec.entity, limit, "/".join(str(p.pieces) for p in split[:5]),
+            )  # fmt: skip
     with_customer = _add_entity_windows(base, customers, partitions, plans=customer_plans)
     with_terminal = _add_entity_windows(
         with_customer, terminals, partitions, days, plans=terminal_plans

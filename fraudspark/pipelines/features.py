@@ -16,9 +16,15 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config, FeatureConfig
+from fraudspark.features.definitions import customer_windows, terminal_windows
 from fraudspark.features.monthly import monthly_features
 from fraudspark.features.periods import history_start, months_between, next_month
-from fraudspark.features.windowed import tuned_session, windowed_features
+from fraudspark.features.windowed import (
+    EntityPieces,
+    large_entities_by_month,
+    tuned_session,
+    windowed_features,
+)
 from fraudspark.lakehouse.io import (
     overwrite_table,
     read_table,
@@ -85,45 +91,70 @@ def compute_features(
         # Delta answers a whole-table count from its log; the features scan only the columns
         # they use, twice (windowed and monthly), which costs less than caching them.
         read = transactions.count()
+        partitions = feature_partitions(spark, read, config.features.rows_per_partition)
         with tuned_session(spark, config.features):
+            # The monthly table first: it tells the windowed features which entities to split.
+            overwrite_table(
+                spark,
+                config,
+                FEATURES_MONTHLY,
+                monthly_features(transactions, config.features, partitions),
+            )
             windowed = windowed_features(
                 transactions,
                 config.features,
-                feature_partitions(spark, read, config.features.rows_per_partition),
+                partitions,
                 time_zone=config.ingest.business_time_zone,
                 rows=read,
+                plans=_split_plans(spark, config, read),
             )
             overwrite_table(spark, config, FEATURES_WINDOWED, windowed)
-            overwrite_table(
-                spark, config, FEATURES_MONTHLY, monthly_features(transactions, config.features)
-            )
         return _report(spark, config, "full", None, None, read)
 
     end = end or start
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
-    history = transactions.where(_between("tx_date", history_start(config, start), end))
+    first_day = history_start(config, start)
+    history = transactions.where(_between("tx_date", first_day, end))
     read = history.count()
+    # The months' rows lie within the history (it reaches back further than a month).
+    partitions = feature_partitions(spark, read, config.features.rows_per_partition)
     with tuned_session(spark, config.features):
+        months = months_between(start, end)
+        last_day = next_month(months[-1]) - timedelta(days=1)
+        month_rows = transactions.where(_between("tx_date", months[0], last_day))
+        monthly = monthly_features(month_rows, config.features, partitions)
+        replace_partitions(
+            spark, config, FEATURES_MONTHLY, monthly, f"month IN ({sql_quote(months)})"
+        )
         windowed = windowed_features(
             history,
             config.features,
-            feature_partitions(spark, read, config.features.rows_per_partition),
+            partitions,
             (start, end),
             time_zone=config.ingest.business_time_zone,
             rows=read,
+            plans=_split_plans(spark, config, read, (first_day, end)),
         )
         replace_partitions(
             spark, config, FEATURES_WINDOWED, windowed, _between("tx_date", start, end)
         )
-        months = months_between(start, end)
-        last_day = next_month(months[-1]) - timedelta(days=1)
-        month_rows = transactions.where(_between("tx_date", months[0], last_day))
-        monthly = monthly_features(month_rows, config.features)
-        replace_partitions(
-            spark, config, FEATURES_MONTHLY, monthly, f"month IN ({sql_quote(months)})"
-        )
     return _report(spark, config, "incremental", start, end, read)
+
+
+def _split_plans(
+    spark: SparkSession, config: Config, rows: int, span: tuple[date, date] | None = None
+) -> tuple[list[EntityPieces], list[EntityPieces]] | None:
+    """The entities the windowed features split by time, found in ``fraud.features_monthly``
+    (one small aggregation instead of two over the transactions): see
+    :func:`large_entities_by_month`. None when ``rows`` transactions cannot hold such an entity.
+    """
+    limit = config.features.split_entity_rows
+    if limit is None or rows <= limit:
+        return None
+    specs = (customer_windows(config.features), terminal_windows(config.features))
+    monthly = read_table(spark, config, FEATURES_MONTHLY)
+    return large_entities_by_month(monthly, specs, limit, span)
 
 
 def _report(
