@@ -16,7 +16,9 @@ def test_month_sums_per_entity_and_month(id_offset: int) -> None:
     counterparty = np.array([1, 1, 2, 1, 3, 1], np.int64) + id_offset
     terms = np.array([[1, 10], [1, 20], [1, 40], [1, 80], [1, 160], [1, 320]], np.int64)
     keys, months, sums = month_sums(entity, month, counterparty, terms)
-    got = {(int(k) - id_offset, int(m)): s.tolist() for k, m, s in zip(keys, months, sums)}
+    got = {
+        (int(k) - id_offset, int(m)): s.tolist() for k, m, s in zip(keys, months, sums, strict=True)
+    }
     # (5, 0): rows 0, 1, 4, counterparties {1, 3}; (5, 1): row 2; (7, 0): rows 3, 5, {1}.
     assert got == {(5, 0): [3, 190, 2], (5, 1): [1, 40, 1], (7, 0): [2, 400, 1]}
 
