@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from fraudspark.config import FeatureConfig
 from fraudspark.features.definitions import (
@@ -107,6 +108,23 @@ def test_entities_split_by_time_give_the_same_features(spark: SparkSession) -> N
     by_month = large_entities_by_month(monthly, (customers, terminals), 15)
     assert {p.key for p in by_month[0]} == {p.key for p in customer_plans}
     assert {p.key for p in by_month[1]} == {p.key for p in terminal_plans}
+    # Every row lies inside its entity's planned pieces, with a span given too (a night's).
+    # The business day of a zone 11 hours east of UTC: its first rows are the day before in UTC.
+    micros = tx["tx_ts"].to_numpy().astype("datetime64[us]").astype(np.int64)
+    days = (tx["tx_ts"] + pd.Timedelta(hours=11)).dt.date
+    span = (date(2025, 1, 10), date(2025, 2, 3))
+    in_span = ((days >= span[0]) & (days <= span[1])).to_numpy()
+    east = frame.withColumn("tx_date", F.to_date(F.col("tx_ts") + F.expr("INTERVAL 11 HOURS")))
+    night_plans = large_entities_by_month(
+        monthly_features(east, config), (customers, terminals), 15, span
+    )
+    assert night_plans[0] and night_plans[1]
+    for plans, rows in ((by_month, np.ones(len(tx), bool)), (night_plans, in_span)):
+        for plan in [*plans[0], *plans[1]]:
+            key = "customer_id" if plan in plans[0] else "terminal_id"
+            own = micros[(tx[key] == plan.key).to_numpy() & rows]
+            end = plan.first_micros + plan.span_micros * plan.pieces
+            assert plan.first_micros <= own.min() and own.max() < end, plan
     from_months = windowed_features(frame, config, 3, time_zone="UTC", plans=by_month).toPandas()
     pd.testing.assert_frame_equal(
         from_months.sort_values("tx_id").reset_index(drop=True),

@@ -44,6 +44,7 @@ _LOW_BITS = 32
 _LOW_BASE = 1 << _LOW_BITS
 # Composite sort keys stay below this so int64 arithmetic cannot overflow.
 _KEY_LIMIT = 2**62
+_DAY_MICROS = 86_400_000_000
 # Rows per Arrow batch handed back to Spark.
 _BATCH_ROWS = 100_000
 # Columns of a split entity pass, dropped before the rows go back to Spark: the piece of its
@@ -223,8 +224,9 @@ def large_entities_by_month(
 
     An entity's rows are its ``nb_tx`` summed over the months that overlap ``span`` (first and
     last day of the transactions, inclusive; default: every month), and its time range is those
-    months clipped to ``span``. Both bound the truth from above (a month may stick out of the
-    span), which may split an entity that did not need it: the features are the same either way
+    months clipped to ``span``, a day wider on each side (``tx_ts`` is UTC, the days are the
+    business zone's). Both bound the truth from above (a month may stick out of the span),
+    which may split an entity that did not need it: the features are the same either way
     (tests/test_skew.py). ``specs`` are the customer and the terminal windows, in that order.
     """
     months = monthly
@@ -238,6 +240,9 @@ def large_entities_by_month(
     if span is not None:
         first = F.greatest(first, F.unix_micros(F.to_timestamp(F.lit(span[0]))))
         after = F.least(after, F.unix_micros(F.to_timestamp(F.lit(span[1] + timedelta(days=1)))))
+    # Months and days are the business zone's; tx_ts is UTC, up to 14 hours either side. Every
+    # row must lie within [first, last], else it would fall outside the planned pieces.
+    first, after = first - _DAY_MICROS, after + _DAY_MICROS
     found = (
         months.groupBy("entity_type", "entity_id")
         .agg(F.sum("nb_tx").alias("rows"), first.alias("first"), (after - 1).alias("last"))
