@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fraudspark.features.monthly import amount_micro_units, month_sums
+from fraudspark.features.monthly import month_sums
+from fraudspark.features.windowed import amount_micro_units
 
 
 @pytest.mark.parametrize("id_offset", [0, 2**62], ids=["composite-key", "lexsort"])

@@ -24,10 +24,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudspark.config import FeatureConfig
-from fraudspark.features.windowed import AMOUNT_SCALE, MAX_AMOUNT
+from fraudspark.features.windowed import (
+    AMOUNT_SCALE,
+    DAY_MICROS,
+    KEY_LIMIT,
+    LOW_BITS,
+    amount_micro_units,
+)
 
 _EXACT = "decimal(38,0)"
-_MICROS_PER_DAY = 86_400_000_000
 
 MONTHLY_COLUMNS = (
     "entity_type",
@@ -49,24 +54,6 @@ _SQUARES = tuple(f"_sq{k}" for k in range(7))
 SUM_COLUMNS = ("_n", "_sum_hi", "_sum_lo", *_SQUARES, "_labelled", "_frauds", "_pairs")
 # Rows per partition below which every int64 sum is exact (the squares' parts are < 2^34).
 _MAX_PARTITION_ROWS = 2**29
-_LOW_BITS = 32
-# Composite sort keys stay below this so int64 arithmetic cannot overflow.
-_KEY_LIMIT = 2**62
-
-
-def amount_micro_units(amount: np.ndarray) -> np.ndarray:
-    """Amounts (currency units, float64) as int64 micro-units, rounded half to even (as the
-    windowed features round them). Raises OverflowError naming the smallest and largest amount
-    when one is negative, not finite or above :data:`MAX_AMOUNT`."""
-    if len(amount) == 0:
-        return np.zeros(0, np.int64)
-    smallest, largest = float(np.min(amount)), float(np.max(amount))
-    if not (np.isfinite(smallest) and np.isfinite(largest)) or smallest < 0 or largest > MAX_AMOUNT:
-        raise OverflowError(
-            f"tx_amount outside [0, {MAX_AMOUNT:g}] cannot be summed exactly (found {smallest!r} "
-            f".. {largest!r})"
-        )
-    return np.asarray(np.rint(amount * AMOUNT_SCALE), dtype=np.int64)
 
 
 def _row_terms(units: np.ndarray, known: np.ndarray, fraud: np.ndarray) -> np.ndarray:
@@ -79,8 +66,8 @@ def _row_terms(units: np.ndarray, known: np.ndarray, fraud: np.ndarray) -> np.nd
     digits = [(units >> (16 * i)) & 0xFFFF for i in range(4)]
     terms = np.empty((len(units), len(SUM_COLUMNS) - 1), dtype=np.int64)
     terms[:, 0] = 1
-    terms[:, 1] = units >> _LOW_BITS
-    terms[:, 2] = units & ((1 << _LOW_BITS) - 1)
+    terms[:, 1] = units >> LOW_BITS
+    terms[:, 2] = units & ((1 << LOW_BITS) - 1)
     for k in range(7):
         part = terms[:, 3 + k]
         part[:] = 0
@@ -101,7 +88,7 @@ def month_sums(
     """
     keys = (entity, month, counterparty)
     spans = [int(key.max()) - int(key.min()) + 1 for key in keys]
-    if math.prod(spans) < _KEY_LIMIT:
+    if math.prod(spans) < KEY_LIMIT:
         # One int64 key per (entity, month, counterparty): one argsort, four times faster than
         # lexsort over the three columns.
         key = ((entity - entity.min()) * spans[1] + (month - month.min())) * spans[2] + (
@@ -139,7 +126,7 @@ _ArrowFunction = Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 def _partition_sums(label_delay_days: int) -> _ArrowFunction:
     """The ``mapInArrow`` function: a partition's rows -> its (side, entity, month) sums."""
-    delay = label_delay_days * _MICROS_PER_DAY
+    delay = label_delay_days * DAY_MICROS
     arrow_schema = pa.schema(
         [
             pa.field("_side", pa.int32(), False),
@@ -163,9 +150,7 @@ def _partition_sums(label_delay_days: int) -> _ArrowFunction:
         month_start = day.astype("datetime64[M]")
         # Labels known at month end under the delay: tx_ts <= next month's start - delay.
         next_start = (month_start + 1).astype("datetime64[D]").astype(np.int64)
-        known = (
-            part.column("tx_ts").cast(pa.int64()).to_numpy() <= next_start * _MICROS_PER_DAY - delay
-        )
+        known = part.column("tx_ts").cast(pa.int64()).to_numpy() <= next_start * DAY_MICROS - delay
         fraud = pc.fill_null(part.column("is_fraud"), 0).cast(pa.int64()).to_numpy()
         terms = _row_terms(
             amount_micro_units(part.column("tx_amount").to_numpy()), known.astype(np.int64), fraud
@@ -225,7 +210,7 @@ def monthly_features(
 
     # coalesce keeps nb_tx NOT NULL in the schema, as count(*) made it (a sum is nullable).
     n = F.coalesce(F.col("_n").cast("int"), F.lit(0))
-    total = exact("_sum_hi") * F.lit(Decimal(2**_LOW_BITS)).cast(_EXACT) + exact("_sum_lo")
+    total = exact("_sum_hi") * F.lit(Decimal(2**LOW_BITS)).cast(_EXACT) + exact("_sum_lo")
     # n * sum of squared deviations = n * S2 - S1^2 can exceed 38 digits. For any integer q
     # and r = S1 - q n, the sum of squared deviations is S2 - q (q n + 2 r) - r^2 / n; with q
     # the mean rounded, the first part is an exact decimal of at most S2's size and r is small.

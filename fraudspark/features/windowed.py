@@ -40,11 +40,11 @@ log = logging.getLogger(__name__)
 AMOUNT_SCALE = 1_000_000
 # The largest payment the amount sums keep exact to 1e-6 (above it rint(x * 1e6) leaves int64).
 MAX_AMOUNT = 9e12
-_LOW_BITS = 32
-_LOW_BASE = 1 << _LOW_BITS
+LOW_BITS = 32
+_LOW_BASE = 1 << LOW_BITS
 # Composite sort keys stay below this so int64 arithmetic cannot overflow.
-_KEY_LIMIT = 2**62
-_DAY_MICROS = 86_400_000_000
+KEY_LIMIT = 2**62
+DAY_MICROS = 86_400_000_000
 # Rows per Arrow batch handed back to Spark.
 _BATCH_ROWS = 100_000
 # Columns of a split entity pass, dropped before the rows go back to Spark: the piece of its
@@ -53,30 +53,34 @@ _BATCH_ROWS = 100_000
 _PIECE, _OWN = "_fraudspark_piece", "_fraudspark_own"
 
 
+def amount_micro_units(amount: np.ndarray) -> np.ndarray:
+    """Amounts (currency units, float64) as int64 micro-units, rounded half to even (as Spark's
+    ``rint``). Raises OverflowError naming the smallest and largest amount when one is
+    negative, not finite or above :data:`MAX_AMOUNT` (its micro-units would not fit in int64:
+    never a wrap-around)."""
+    if len(amount) == 0:
+        return np.zeros(0, np.int64)
+    smallest, largest = float(np.min(amount)), float(np.max(amount))
+    if not (np.isfinite(smallest) and np.isfinite(largest)) or smallest < 0 or largest > MAX_AMOUNT:
+        raise OverflowError(
+            f"tx_amount outside [0, {MAX_AMOUNT:g}] cannot be summed exactly (found {smallest!r} "
+            f".. {largest!r})"
+        )
+    return np.asarray(np.rint(amount * AMOUNT_SCALE), dtype=np.int64)
+
+
 def split_amount_units(amount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Amounts (currency units, float64) as micro-units ``hi * 2^32 + lo``, 0 <= lo < 2^32.
 
-    Raises OverflowError naming the largest amount when an amount is negative, not finite or
-    above :data:`MAX_AMOUNT` (its micro-units would not fit in int64: never a wrap-around), or
-    when the partition is too long for the split sums.
+    Raises OverflowError as :func:`amount_micro_units` does, or when the partition is too long
+    for the split sums.
     """
     if len(amount) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    largest, smallest = float(np.max(amount)), float(np.min(amount))
-    if (
-        not np.isfinite(largest)
-        or not np.isfinite(smallest)
-        or largest > MAX_AMOUNT
-        or smallest < 0
-    ):
-        raise OverflowError(
-            f"tx_amount outside [0, {MAX_AMOUNT:g}] (found {smallest!r} .. {largest!r}): the "
-            f"windowed amount sums cannot represent it exactly"
-        )
-    units = np.rint(amount * AMOUNT_SCALE).astype(np.int64)
-    hi = units >> _LOW_BITS
+    units = amount_micro_units(amount)
+    hi = units >> LOW_BITS
     lo = units & (_LOW_BASE - 1)
-    if len(amount) * (int(hi.max()) + 1) >= _KEY_LIMIT or len(amount) >= 2**31:
+    if len(amount) * (int(hi.max()) + 1) >= KEY_LIMIT or len(amount) >= 2**31:
         raise OverflowError("too many rows in one partition for exact amount sums")
     return hi, lo
 
@@ -109,7 +113,7 @@ def entity_window_features(
     # Place each entity in its own band of one int64 line, bands further apart than any
     # window reaches: one searchsorted then answers every entity at once.
     band = int(sorted_ts.max()) - t_min + lookback + 1
-    if (int(segment[-1]) + 1) * band >= _KEY_LIMIT:
+    if (int(segment[-1]) + 1) * band >= KEY_LIMIT:
         raise OverflowError("time span too long for one partition; use more partitions")
     position = segment * band + (sorted_ts - t_min) + lookback
     # Sums in integer micro-units: exact, so a window's mean does not depend on which other
@@ -242,7 +246,7 @@ def large_entities_by_month(
         after = F.least(after, F.unix_micros(F.to_timestamp(F.lit(span[1] + timedelta(days=1)))))
     # Months and days are the business zone's; tx_ts is UTC, up to 14 hours either side. Every
     # row must lie within [first, last], else it would fall outside the planned pieces.
-    first, after = first - _DAY_MICROS, after + _DAY_MICROS
+    first, after = first - DAY_MICROS, after + DAY_MICROS
     found = (
         months.groupBy("entity_type", "entity_id")
         .agg(F.sum("nb_tx").alias("rows"), first.alias("first"), (after - 1).alias("last"))
