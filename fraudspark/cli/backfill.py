@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
-from fraudspark.cli.ingest import MAPPING_HELP
+from fraudspark.cli.common import (
+    MAPPING_HELP,
+    NIGHT_MODULES,
+    iso_date,
+    job_config,
+    job_parser,
+    job_session,
+)
 from fraudspark.ingest.sources import SOURCE_FORMATS
 from fraudspark.lakehouse.lock import night_lock
 from fraudspark.pipelines.nightly import backfill
@@ -26,7 +32,7 @@ def main(argv: Sequence[str]) -> int:
     # Announced before the session starts, as `fraudspark nightly` does.
     first_lock = night_lock(config, args.start)
     first_lock.announce()
-    spark = job_session(config)
+    spark = job_session(config, preload=NIGHT_MODULES)
     backfill(
         spark, config, args.start, args.end, args.raw, args.format, args.mapping, progress=print,
         first_lock=first_lock,

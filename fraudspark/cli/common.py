@@ -3,13 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import importlib
 import logging
+import threading
+from collections.abc import Sequence
 from datetime import date
 
 from pyspark.sql import SparkSession
 
 from fraudspark.config import Config, load_config
 from fraudspark.session import build_spark
+
+log = logging.getLogger(__name__)
+
+MAPPING_HELP = (
+    "a source mapping (config `sources:` or <config dir>/sources/NAME.yaml: contract, "
+    "fraudfinder, sparkov); it decides the reader, so it cannot be combined with --format"
+)
+
+# Imported by a fresh `fraudspark nightly` after its session started, each a few seconds
+# (py-spy): MLflow's client with its SQLite stores (about 2.4 s) and torch (about 2.5 s).
+MLFLOW_MODULES = (
+    "mlflow",
+    "mlflow.artifacts",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "fraudspark.registry",
+)
+SCORING_MODULES = (
+    "torch",
+    "fraudspark.models.batch_scoring",
+    *MLFLOW_MODULES,
+    "fraudspark.pipelines.score",
+)
+
+# What the nightly steps import when they run, in the order they run.
+NIGHT_MODULES = (
+    "fraudspark.pipelines.ingest",
+    "fraudspark.pipelines.features",
+    "fraudspark.features.store",
+    *SCORING_MODULES,
+    "fraudspark.pipelines.monitor",
+    "fraudspark.pipelines.maintain",
+)
 
 
 def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -31,10 +68,40 @@ def job_config(args: argparse.Namespace) -> Config:
     return load_config(args.conf, lakehouse=args.lakehouse)
 
 
-def job_session(config: Config, catalog: bool = False) -> SparkSession:
+def job_session(config: Config, catalog: bool = False, preload: Sequence[str] = ()) -> SparkSession:
     """The job's Spark session; ``catalog`` registers every ``fraud.*`` table first (for
-    commands that run SQL on table names: the others read and write by path)."""
+    commands that run SQL on table names: the others read and write by path).
+
+    ``preload`` names the modules the job will import (its pipeline, torch, MLflow): a thread
+    imports them (:func:`preload_modules`) while the JVM starts and runs its first, cold Delta
+    read, when this process's Python only waits for it.
+    """
+    if preload:
+        preload_modules(preload)
     return build_spark(config, register=catalog)
+
+
+def preload_modules(modules: Sequence[str]) -> threading.Thread:
+    """Import ``modules`` in order in a background (daemon) thread; returns the started thread.
+
+    A job's later ``import`` of one of them waits for the thread's import of it (Python's
+    per-module import lock) instead of importing it again. An import that fails here is only
+    logged at debug level: the job's own import raises the error where the module is used.
+    The process waits for the thread at exit (at most 60 s), so the interpreter never shuts
+    down in the middle of an import.
+    """
+
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception as error:  # raised again by the job's own import
+                log.debug("preloading %s failed: %s", name, error)
+
+    thread = threading.Thread(target=run, name="fraudspark-preload", daemon=True)
+    thread.start()
+    atexit.register(thread.join, 60)
+    return thread
 
 
 def iso_date(text: str) -> date:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fraudspark.cli.common import job_config, job_parser, job_session
+from fraudspark.cli.common import MAPPING_HELP, job_config, job_parser, job_session
 from fraudspark.ingest.sources import SOURCE_FORMATS
-from fraudspark.pipelines.ingest import ingest_transactions
 
-MAPPING_HELP = (
-    "a source mapping (config `sources:` or <config dir>/sources/NAME.yaml: contract, "
-    "fraudfinder, sparkov); it decides the reader, so it cannot be combined with --format"
-)
+PIPELINE = "fraudspark.pipelines.ingest"
 
 
 def main(argv: Sequence[str]) -> int:
@@ -24,7 +20,9 @@ def main(argv: Sequence[str]) -> int:
     reader.add_argument("--mapping", help=MAPPING_HELP)
     args = parser.parse_args(argv)
     config = job_config(args)
-    spark = job_session(config)
+    spark = job_session(config, preload=[PIPELINE])
+    from fraudspark.pipelines.ingest import ingest_transactions
+
     report = ingest_transactions(spark, config, args.source, args.format, mapping=args.mapping)
     print(f"ingest {args.source}: {report.summary()}")
     return 0

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fraudspark.cli.common import job_config, job_parser, job_session
-from fraudspark.cli.ingest import MAPPING_HELP
+from fraudspark.cli.common import MAPPING_HELP, job_config, job_parser, job_session
+from fraudspark.cli.ingest import PIPELINE
 from fraudspark.ingest.sources import SOURCE_FORMATS
-from fraudspark.pipelines.ingest import ingest_labels
 
 
 def main(argv: Sequence[str]) -> int:
@@ -21,7 +20,9 @@ def main(argv: Sequence[str]) -> int:
     reader.add_argument("--mapping", help=MAPPING_HELP)
     args = parser.parse_args(argv)
     config = job_config(args)
-    spark = job_session(config)
+    spark = job_session(config, preload=[PIPELINE])
+    from fraudspark.pipelines.ingest import ingest_labels
+
     report = ingest_labels(spark, config, args.source, args.format, mapping=args.mapping)
     print(f"labels {args.source}: {report.summary()}")
     return 0

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
-from fraudspark.cli.ingest import MAPPING_HELP
+from fraudspark.cli.common import (
+    MAPPING_HELP,
+    NIGHT_MODULES,
+    iso_date,
+    job_config,
+    job_parser,
+    job_session,
+)
 from fraudspark.ingest.sources import SOURCE_FORMATS
 from fraudspark.lakehouse.lock import night_lock
 from fraudspark.pipelines.nightly import STEPS, NightInputs, run_night
@@ -32,7 +38,7 @@ def main(argv: Sequence[str]) -> int:
     # Announced before the session starts: the lock's settle delay passes while Spark starts.
     lock = night_lock(config, args.date)
     lock.announce()
-    spark = job_session(config)
+    spark = job_session(config, preload=NIGHT_MODULES)
     night = NightInputs(args.date, args.source, args.labels, args.format, args.mapping)
     run_night(
         spark, config, night, from_step=args.from_step, only=args.only, progress=print, lock=lock

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fraudspark.cli.common import iso_date, job_config, job_parser, job_session
-from fraudspark.pipelines.score import alert_reasons, score_days
+from fraudspark.cli.common import SCORING_MODULES, iso_date, job_config, job_parser, job_session
 
 SHOWN_ALERTS = 10
 
@@ -35,7 +34,9 @@ def main(argv: Sequence[str]) -> int:
     if args.end and not args.start:
         parser.error("--end needs --start")
     config = job_config(args)
-    spark = job_session(config)
+    spark = job_session(config, preload=SCORING_MODULES)
+    from fraudspark.pipelines.score import alert_reasons, score_days
+
     start = args.date or args.start
     end = args.end or start
     report = score_days(spark, config, args.model, start, end, args.top_k)
