@@ -3,7 +3,10 @@ every write idempotent for its keys or partitions, nothing outside them touched,
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -19,6 +22,7 @@ from fraudspark.lakehouse.io import (
     table_exists,
     table_version,
     upsert,
+    write_concurrently,
 )
 from fraudspark.lakehouse.tables import Table, qualified_name
 from tests.frames import assert_frames_equal, assert_rows_equal
@@ -134,6 +138,30 @@ def test_replace_partitions_replaces_only_the_predicates_rows(
     assert_rows_equal(table(spark, config), COLUMNS, [(5, "a", 5.0), (4, "c", 4.0)])
     # A write of no files records no numOutputRows: the count is unknown, not 0 (as documented).
     assert rows_written_by_last_commit(spark, config, PAYMENTS) is None
+
+
+def test_write_concurrently_writes_every_table_and_raises_a_failed_writes_error(
+    spark: SparkSession, config: Config
+) -> None:
+    tables = [PAYMENTS, *(Table(name=f"io_payments_{n}", keys=("id",), partition_by=("day",),
+                                schema=SCHEMA) for n in (2, 3))]  # fmt: skip
+    writes = [
+        partial(replace_partitions, spark, config, t, frame(spark, [(n, "a", float(n))]), "true")
+        for n, t in enumerate(tables)
+    ]
+    write_concurrently(writes)
+    for n, written in enumerate(tables):
+        assert_rows_equal(read_table(spark, config, written), COLUMNS, [(n, "a", float(n))])
+
+    # A row outside its predicate fails that write; the others still commit.
+    refused = partial(
+        replace_partitions, spark, config, tables[1], frame(spark, [(9, "b", 9.0)]), "day = 'a'"
+    )
+    with pytest.raises(AnalysisException):
+        write_concurrently([writes[0], refused, partial(replace_partitions, spark, config,
+                            tables[2], frame(spark, [(7, "a", 7.0)]), "true")])  # fmt: skip
+    assert_rows_equal(read_table(spark, config, tables[1]), COLUMNS, [(1, "a", 1.0)])
+    assert_rows_equal(read_table(spark, config, tables[2]), COLUMNS, [(7, "a", 7.0)])
 
 
 def test_replace_partitions_refuses_rows_outside_the_predicate(

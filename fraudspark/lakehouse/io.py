@@ -10,7 +10,8 @@ keep in step.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -314,6 +315,25 @@ def _set_properties(spark: SparkSession, config: Config, table: Table) -> None:
         return
     assignments = ", ".join(f"'{key}' = '{value}'" for key, value in table.properties.items())
     spark.sql(f"ALTER TABLE delta.`{table_path(config, table)}` SET TBLPROPERTIES ({assignments})")
+
+
+def write_concurrently(writes: Sequence[Callable[[], None]]) -> None:
+    """Run independent table writes (to different tables) in threads of this process; return
+    when all have finished, raising the first error (the other writes still complete).
+
+    A small write in a fresh process is mostly the driver's latency (planning, code
+    generation, the Delta commit), so writes to different tables overlap well. Delta keeps
+    each table's commit atomic; as with writes one after another, a failure can leave the
+    other tables written, so every caller's writes must be idempotent.
+    """
+    if len(writes) <= 1:
+        for write in writes:
+            write()
+        return
+    with ThreadPoolExecutor(len(writes), thread_name_prefix="fraudspark-write") as pool:
+        futures = [pool.submit(write) for write in writes]
+    for future in futures:
+        future.result()
 
 
 def read_table_as_of(spark: SparkSession, config: Config, table: Table, version: int) -> DataFrame:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudspark.config import Config
-from fraudspark.lakehouse.io import read_table, replace_partitions, table_exists
+from fraudspark.lakehouse.io import (
+    read_table,
+    replace_partitions,
+    table_exists,
+    write_concurrently,
+)
 from fraudspark.lakehouse.tables import (
     DRIFT,
     FEATURE_IMPORTANCE,
@@ -410,8 +416,10 @@ def _model_rows(
 
 def _write_day(spark: SparkSession, config: Config, day: date, computed: list[_ModelRows]) -> None:
     """Replace ``day``'s rows of these models in fraud.drift, fraud.feature_importance and
-    fraud.retrain_hints: one write a table, whatever the number of models."""
+    fraud.retrain_hints: one write a table, whatever the number of models, the three at once
+    (:func:`~fraudspark.lakehouse.io.write_concurrently`)."""
     names = ", ".join(f"'{rows.registered.name}'" for rows in computed)
+    writes = []
     for table, date_column, frames in (
         (DRIFT, "monitor_date", [rows.drift for rows in computed]),
         (FEATURE_IMPORTANCE, "importance_date", [rows.importance for rows in computed]),
@@ -424,7 +432,9 @@ def _write_day(spark: SparkSession, config: Config, day: date, computed: list[_M
             if present
             else pd.DataFrame(columns=table.schema.fieldNames())
         )
-        _write(spark, config, table, rows, f"{date_column} = '{day}' AND model_name IN ({names})")
+        where = f"{date_column} = '{day}' AND model_name IN ({names})"
+        writes.append(partial(_write, spark, config, table, rows, where))
+    write_concurrently(writes)
 
 
 def _result(
