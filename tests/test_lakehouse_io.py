@@ -19,10 +19,10 @@ from fraudspark.lakehouse.io import (
     read_table_as_of,
     replace_partitions,
     rows_written_by_last_commit,
+    run_concurrently,
     table_exists,
     table_version,
     upsert,
-    write_concurrently,
 )
 from fraudspark.lakehouse.tables import Table, qualified_name
 from tests.frames import assert_frames_equal, assert_rows_equal
@@ -140,7 +140,7 @@ def test_replace_partitions_replaces_only_the_predicates_rows(
     assert rows_written_by_last_commit(spark, config, PAYMENTS) is None
 
 
-def test_write_concurrently_writes_every_table_and_raises_a_failed_writes_error(
+def test_run_concurrently_writes_every_table_and_raises_a_failed_writes_error(
     spark: SparkSession, config: Config
 ) -> None:
     tables = [PAYMENTS, *(Table(name=f"io_payments_{n}", keys=("id",), partition_by=("day",),
@@ -149,7 +149,7 @@ def test_write_concurrently_writes_every_table_and_raises_a_failed_writes_error(
         partial(replace_partitions, spark, config, t, frame(spark, [(n, "a", float(n))]), "true")
         for n, t in enumerate(tables)
     ]
-    write_concurrently(writes)
+    assert run_concurrently(writes) == [None, None, None]
     for n, written in enumerate(tables):
         assert_rows_equal(read_table(spark, config, written), COLUMNS, [(n, "a", float(n))])
 
@@ -158,7 +158,7 @@ def test_write_concurrently_writes_every_table_and_raises_a_failed_writes_error(
         replace_partitions, spark, config, tables[1], frame(spark, [(9, "b", 9.0)]), "day = 'a'"
     )
     with pytest.raises(AnalysisException):
-        write_concurrently([writes[0], refused, partial(replace_partitions, spark, config,
+        run_concurrently([writes[0], refused, partial(replace_partitions, spark, config,
                             tables[2], frame(spark, [(7, "a", 7.0)]), "true")])  # fmt: skip
     assert_rows_equal(read_table(spark, config, tables[1]), COLUMNS, [(1, "a", 1.0)])
     assert_rows_equal(read_table(spark, config, tables[2]), COLUMNS, [(7, "a", 7.0)])

@@ -317,23 +317,21 @@ def _set_properties(spark: SparkSession, config: Config, table: Table) -> None:
     spark.sql(f"ALTER TABLE delta.`{table_path(config, table)}` SET TBLPROPERTIES ({assignments})")
 
 
-def write_concurrently(writes: Sequence[Callable[[], None]]) -> None:
-    """Run independent table writes (to different tables) in threads of this process; return
-    when all have finished, raising the first error (the other writes still complete).
+def run_concurrently(actions: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run independent Spark actions (reads, or writes to different tables) in threads of
+    this process; return their results in order once all have finished, raising the first
+    error (the other actions still complete).
 
-    A small write in a fresh process is mostly the driver's latency (planning, code
-    generation, the Delta commit), so writes to different tables overlap well. Delta keeps
-    each table's commit atomic; as with writes one after another, a failure can leave the
-    other tables written, so every caller's writes must be idempotent.
+    A small action in a fresh process is mostly the driver's latency (planning, code
+    generation, loading a Delta snapshot, the commit), so actions on different tables overlap
+    well. Delta keeps each table's commit atomic; as with writes one after another, a failure
+    can leave the other tables written, so every caller's writes must be idempotent.
     """
-    if len(writes) <= 1:
-        for write in writes:
-            write()
-        return
-    with ThreadPoolExecutor(len(writes), thread_name_prefix="fraudspark-write") as pool:
-        futures = [pool.submit(write) for write in writes]
-    for future in futures:
-        future.result()
+    if len(actions) <= 1:
+        return [action() for action in actions]
+    with ThreadPoolExecutor(len(actions), thread_name_prefix="fraudspark-action") as pool:
+        futures = [pool.submit(action) for action in actions]
+    return [future.result() for future in futures]
 
 
 def read_table_as_of(spark: SparkSession, config: Config, table: Table, version: int) -> DataFrame:

@@ -28,8 +28,8 @@ from fraudspark.config import Config
 from fraudspark.lakehouse.io import (
     read_table,
     replace_partitions,
+    run_concurrently,
     table_exists,
-    write_concurrently,
 )
 from fraudspark.lakehouse.tables import (
     DRIFT,
@@ -312,12 +312,19 @@ def _all_model_rows(
     """Drift, importance and retrain hint of each model version for ``day``. The Spark reads are
     shared by every model: one read of the kept references, one join and collect for the
     samples of both windows (the feature-store rows read once), one aggregation for the
-    importances."""
+    importances; the three run at once (:func:`~fraudspark.lakehouse.io.run_concurrently`)."""
     inputs = [(model, list(model.artifact.metadata["feature_names"])) for model in models]
-    references = monitoring_references(spark, config, inputs)
     window = config.monitoring.window_days
-    samples = current_samples(spark, config, inputs, day - timedelta(days=window - 1), day)
-    importances = daily_importances(spark, config, models, day)
+    references: list[pd.DataFrame]
+    samples: dict[tuple[str, int], CurrentSamples]
+    importances: dict[tuple[str, int], pd.Series]
+    references, samples, importances = run_concurrently(
+        [
+            partial(monitoring_references, spark, config, inputs),
+            partial(current_samples, spark, config, inputs, day - timedelta(days=window - 1), day),
+            partial(daily_importances, spark, config, models, day),
+        ]
+    )
     return [
         _model_rows(
             config,
@@ -417,7 +424,7 @@ def _model_rows(
 def _write_day(spark: SparkSession, config: Config, day: date, computed: list[_ModelRows]) -> None:
     """Replace ``day``'s rows of these models in fraud.drift, fraud.feature_importance and
     fraud.retrain_hints: one write a table, whatever the number of models, the three at once
-    (:func:`~fraudspark.lakehouse.io.write_concurrently`)."""
+    (:func:`~fraudspark.lakehouse.io.run_concurrently`)."""
     names = ", ".join(f"'{rows.registered.name}'" for rows in computed)
     writes = []
     for table, date_column, frames in (
@@ -434,7 +441,7 @@ def _write_day(spark: SparkSession, config: Config, day: date, computed: list[_M
         )
         where = f"{date_column} = '{day}' AND model_name IN ({names})"
         writes.append(partial(_write, spark, config, table, rows, where))
-    write_concurrently(writes)
+    run_concurrently(writes)
 
 
 def _result(
