@@ -7,8 +7,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
-from fraudspark.cli.common import MLFLOW_MODULES, NIGHT_MODULES, SCORING_MODULES, preload_modules
+from fraudspark.cli.common import (
+    MLFLOW_MODULES,
+    NIGHT_MODULES,
+    SCORING_MODULES,
+    job_session,
+    preload_modules,
+)
+from fraudspark.config import Config
 
 
 def test_preload_imports_in_order_in_another_thread_and_skips_a_failing_module(
@@ -46,3 +54,22 @@ def test_every_preloaded_module_exists(modules: tuple[str, ...]) -> None:
 
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     assert missing == []
+
+
+def test_job_session_returns_after_its_warm_up_read_and_the_preload_thread(
+    spark: SparkSession, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The job's own imports must not start while the thread still imports (see job_session).
+    (tmp_path / "preload_slow.py").write_text("import time\ntime.sleep(1.0)\nDONE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "preload_slow", raising=False)
+    counted: list[int] = []
+
+    session = job_session(
+        config, preload=["preload_slow"], warm_up=lambda s: counted.append(s.range(3).count())
+    )
+
+    assert counted == [3]
+    assert sys.modules["preload_slow"].DONE
+    assert not [t for t in threading.enumerate() if t.name == "fraudspark-preload"]
+    assert session.range(2).count() == 2

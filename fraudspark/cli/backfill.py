@@ -14,7 +14,7 @@ from fraudspark.cli.common import (
 )
 from fraudspark.ingest.sources import SOURCE_FORMATS
 from fraudspark.lakehouse.lock import night_lock
-from fraudspark.pipelines.nightly import backfill
+from fraudspark.pipelines.nightly import backfill, last_statuses
 
 
 def main(argv: Sequence[str]) -> int:
@@ -32,7 +32,11 @@ def main(argv: Sequence[str]) -> int:
     # Announced before the session starts, as `fraudspark nightly` does.
     first_lock = night_lock(config, args.start)
     first_lock.announce()
-    spark = job_session(config, preload=NIGHT_MODULES)
+    spark = job_session(
+        config,
+        preload=NIGHT_MODULES,
+        warm_up=lambda spark: last_statuses(spark, config, args.start),  # as `nightly` does
+    )
     backfill(
         spark, config, args.start, args.end, args.raw, args.format, args.mapping, progress=print,
         first_lock=first_lock,

@@ -7,7 +7,7 @@ import atexit
 import importlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from pyspark.sql import SparkSession
@@ -68,27 +68,39 @@ def job_config(args: argparse.Namespace) -> Config:
     return load_config(args.conf, lakehouse=args.lakehouse)
 
 
-def job_session(config: Config, catalog: bool = False, preload: Sequence[str] = ()) -> SparkSession:
+def job_session(
+    config: Config,
+    catalog: bool = False,
+    preload: Sequence[str] = (),
+    warm_up: Callable[[SparkSession], object] | None = None,
+) -> SparkSession:
     """The job's Spark session; ``catalog`` registers every ``fraud.*`` table first (for
     commands that run SQL on table names: the others read and write by path).
 
     ``preload`` names the modules the job will import (its pipeline, torch, MLflow): a thread
-    imports them (:func:`preload_modules`) while the JVM starts and runs its first, cold Delta
-    read, when this process's Python only waits for it.
+    imports them (:func:`preload_modules`) while the JVM starts and, if given, ``warm_up``
+    runs the job's first Spark read (seconds in a cold JVM), when this process's Python only
+    waits. The session is returned once that thread has finished: a job importing the same
+    packages at the same time could deadlock with it (importlib then raises
+    ``_DeadlockError``, e.g. for ``pkg.sub`` imported while the other thread is inside
+    ``pkg``'s ``__init__``).
     """
-    if preload:
-        preload_modules(preload)
-    return build_spark(config, register=catalog)
+    preloading = preload_modules(preload) if preload else None
+    spark = build_spark(config, register=catalog)
+    if warm_up is not None:
+        warm_up(spark)
+    if preloading is not None:
+        preloading.join()
+    return spark
 
 
 def preload_modules(modules: Sequence[str]) -> threading.Thread:
     """Import ``modules`` in order in a background (daemon) thread; returns the started thread.
 
-    A job's later ``import`` of one of them waits for the thread's import of it (Python's
-    per-module import lock) instead of importing it again. An import that fails here is only
-    logged at debug level: the job's own import raises the error where the module is used.
-    The process waits for the thread at exit (at most 60 s), so the interpreter never shuts
-    down in the middle of an import.
+    Join the thread before importing any of them (see :func:`job_session`). An import that
+    fails here is only logged at debug level: the job's own import raises the error where the
+    module is used. The process waits for the thread at exit (at most 60 s), so the
+    interpreter never shuts down in the middle of an import.
     """
 
     def run() -> None:

@@ -15,7 +15,7 @@ from fraudspark.cli.common import (
 )
 from fraudspark.ingest.sources import SOURCE_FORMATS
 from fraudspark.lakehouse.lock import night_lock
-from fraudspark.pipelines.nightly import STEPS, NightInputs, run_night
+from fraudspark.pipelines.nightly import STEPS, NightInputs, last_statuses, run_night
 
 
 def main(argv: Sequence[str]) -> int:
@@ -38,7 +38,13 @@ def main(argv: Sequence[str]) -> int:
     # Announced before the session starts: the lock's settle delay passes while Spark starts.
     lock = night_lock(config, args.date)
     lock.announce()
-    spark = job_session(config, preload=NIGHT_MODULES)
+    # The night's statuses are its first read: a cold JVM takes seconds, the lock's settle
+    # delay passes meanwhile, and the imports of the steps overlap it.
+    spark = job_session(
+        config,
+        preload=NIGHT_MODULES,
+        warm_up=lambda spark: last_statuses(spark, config, args.date),
+    )
     night = NightInputs(args.date, args.source, args.labels, args.format, args.mapping)
     run_night(
         spark, config, night, from_step=args.from_step, only=args.only, progress=print, lock=lock
