@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from fraudspark.config import Config
 from fraudspark.lakehouse.io import read_table, register_tables, table_exists
-from fraudspark.lakehouse.tables import RUNS, SCORES
+from fraudspark.lakehouse.tables import SCORES
 from fraudspark.models.training import TrainingConfig
 from fraudspark.pipelines.features import compute_features
 from fraudspark.pipelines.ingest import ingest_transactions
@@ -19,7 +19,6 @@ from fraudspark.pipelines.nightly import (
     STEP_FUNCTIONS,
     NightInputs,
     StepOutcome,
-    StepRecords,
     backfill,
     day_source,
     last_statuses,
@@ -85,28 +84,6 @@ def world(
 def day_scores(spark: SparkSession, config: Config, day: date) -> pd.DataFrame:
     scores = read_table(spark, config, SCORES).where(f"tx_date = '{day}'").drop("scored_at")
     return scores.toPandas().sort_values("tx_id").reset_index(drop=True)
-
-
-def test_step_records_are_committed_by_wait_and_a_refused_row_fails_close(
-    spark: SparkSession, config: Config
-) -> None:
-    day = date(2025, 3, 1)
-    started = datetime(2025, 3, 2, 1, 0, tzinfo=timezone.utc)
-    records = StepRecords(spark, config, day)
-    records.add("ingest", started, 12.5, StepOutcome(rows_in=10, rows_out=9), None)
-    records.add("labels", started, 0.5, StepOutcome("skipped"), None)
-    records.wait()
-    assert last_statuses(spark, config, day) == {"ingest": "succeeded", "labels": "skipped"}
-    rows = read_table(spark, config, RUNS).where(f"run_date = '{day}'").orderBy("duration_s")
-    assert [(r.step, r.duration_s, r.rows_in, r.rows_out) for r in rows.collect()] == [
-        ("labels", 0.5, None, None),
-        ("ingest", 12.5, 10, 9),
-    ]
-    # fraud.runs requires a step name: the background append's error is raised by close.
-    records.add(None, started, 1.0, StepOutcome(), None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="step"):
-        records.close()
-    assert read_table(spark, config, RUNS).where(f"run_date = '{day}'").count() == 2
 
 
 @pytest.mark.slow

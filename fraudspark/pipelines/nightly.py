@@ -12,7 +12,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,14 +20,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config
-from fraudspark.lakehouse.io import (
-    append_new_rows,
-    check_current_schema,
-    ensure_table,
-    read_table,
-    table_exists,
-    table_version,
-)
+from fraudspark.lakehouse.io import append_new_rows, read_table, table_exists, table_version
 from fraudspark.lakehouse.lock import NightLock, night_lock
 from fraudspark.lakehouse.tables import RUNS
 
@@ -252,97 +244,52 @@ def _run_night_locked(
             progress(message)
 
     steps = steps_to_run(last_statuses(spark, config, night.day), from_step, only)
+    run_id = uuid.uuid4().hex
     if not steps:
         tell(f"night {night.day}: already complete (use --from-step or --only to re-run)")
-        return steps
-    records = StepRecords(spark, config, night.day)
-    try:
-        for step in steps:
-            if step in _READS_RUNS:
-                records.wait()
-            started = datetime.now(timezone.utc)
-            began = time.monotonic()
-            try:
-                outcome = step_functions[step](spark, config, night)
-            except Exception as exc:
-                # A FraudsparkError may carry what the step measured before it failed.
-                failed = StepOutcome("failed", details=getattr(exc, "details", None) or {})
-                records.add(step, started, time.monotonic() - began, failed,
-                            "".join(traceback.format_exception_only(exc)).strip())  # fmt: skip
-                tell(f"night {night.day}: {step} failed: {exc}")
-                raise
-            duration = time.monotonic() - began
-            records.add(step, started, duration, outcome, None)
-            tell(f"night {night.day}: {step} {outcome.status} ({duration:.1f} s)")
-    except BaseException:
-        records.close(raise_errors=False)  # the step's error is the one to report
-        raise
-    records.close()
+    for step in steps:
+        started = datetime.now(timezone.utc)
+        began = time.monotonic()
+        try:
+            outcome = step_functions[step](spark, config, night)
+        except Exception as exc:
+            # A FraudsparkError may carry what the step measured before it failed.
+            failed = StepOutcome("failed", details=getattr(exc, "details", None) or {})
+            _log_step(spark, config, run_id, night.day, step, started, began, failed,
+                      "".join(traceback.format_exception_only(exc)).strip())  # fmt: skip
+            tell(f"night {night.day}: {step} failed: {exc}")
+            raise
+        _log_step(spark, config, run_id, night.day, step, started, began, outcome, None)
+        tell(f"night {night.day}: {step} {outcome.status} ({time.monotonic() - began:.1f} s)")
     return steps
 
 
-# Steps that read or rewrite fraud.runs: the earlier steps' records are committed first.
-_READS_RUNS = frozenset({"maintain"})
-
-
-class StepRecords:
-    """One night attempt's rows of ``fraud.runs``, appended in order by a background thread.
-
-    An append is a Spark job and a Delta commit: 0.5-2 s each in a fresh process, six a
-    night (py-spy of `fraudspark nightly`), so each step's row is written while the next step
-    runs. :meth:`wait` returns once every row given so far is committed; the night waits
-    before it returns, so its rows are in the table while it still holds the nightly lock. A
-    process killed before a row is committed re-runs that step when the night resumes: every
-    step is idempotent. The table's schema is checked here, before any step runs, so an
-    outdated ``fraud.runs`` stops the night (:class:`~fraudspark.errors.OutdatedTableError`)
-    before it does any work.
-    """
-
-    def __init__(self, spark: SparkSession, config: Config, day: date) -> None:
-        ensure_table(spark, config, RUNS)
-        check_current_schema(spark, config, RUNS)
-        self._spark, self._config, self._day = spark, config, day
-        self._run_id = uuid.uuid4().hex
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fraudspark-runs")
-        self._pending: list[Future[None]] = []
-
-    def add(
-        self,
-        step: str,
-        started: datetime,
-        duration: float,
-        outcome: StepOutcome,
-        error: str | None,
-    ) -> None:
-        """Queue the step's row; ``duration`` in seconds."""
-        details = None if outcome.status == "failed" and not outcome.details else outcome.details
-        row = (self._run_id, self._day, step, outcome.status, started, duration,
-               outcome.rows_in, outcome.rows_out, details, error)  # fmt: skip
-        self._pending.append(self._writer.submit(self._append, row))
-
-    def _append(self, row: tuple[object, ...]) -> None:
-        # A plain append, not a MERGE on (run_id, step): run_id is new to this attempt and each
-        # step is recorded once in it, so the key cannot be present (a MERGE cost ~3 s a step).
-        rows = self._spark.createDataFrame([row], RUNS.schema)
-        append_new_rows(self._spark, self._config, RUNS, rows)
-
-    def wait(self, raise_errors: bool = True) -> None:
-        """Wait for every queued row; raise the first append's error (else only log it)."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            error = future.exception()
-            if error is None:
-                continue
-            if raise_errors:
-                raise error
-            log.error("could not record a step in fraud.runs: %s", error)
-
-    def close(self, raise_errors: bool = True) -> None:
-        """:meth:`wait`, then stop the writer thread."""
-        try:
-            self.wait(raise_errors)
-        finally:
-            self._writer.shutdown()
+def _log_step(
+    spark: SparkSession,
+    config: Config,
+    run_id: str,
+    day: date,
+    step: str,
+    started: datetime,
+    began: float,
+    outcome: StepOutcome,
+    error: str | None,
+) -> None:
+    row = (
+        run_id,
+        day,
+        step,
+        outcome.status,
+        started,
+        time.monotonic() - began,
+        outcome.rows_in,
+        outcome.rows_out,
+        None if outcome.status == "failed" and not outcome.details else outcome.details,
+        error,
+    )
+    # A plain append, not a MERGE on (run_id, step): run_id is new to this run and each step is
+    # logged once in it, so the key cannot be present (a MERGE cost ~3 s a step, measured).
+    append_new_rows(spark, config, RUNS, spark.createDataFrame([row], RUNS.schema))
 
 
 def day_source(raw_root: str | None, day: date) -> str | None:
