@@ -4,7 +4,9 @@ every write idempotent for its keys or partitions, nothing outside them touched,
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
@@ -24,7 +26,7 @@ from fraudspark.lakehouse.io import (
     table_version,
     upsert,
 )
-from fraudspark.lakehouse.tables import Table, qualified_name
+from fraudspark.lakehouse.tables import Table, plain_encoded, qualified_name, table_path
 from tests.frames import assert_frames_equal, assert_rows_equal
 
 SCHEMA = T.StructType(
@@ -224,3 +226,50 @@ def test_rows_written_by_last_commit_is_none_for_a_merge(
     merge_insert_new(spark, config, PAYMENTS, frame(spark, [(2, "a", 2.0)]))
 
     assert rows_written_by_last_commit(spark, config, PAYMENTS) is None
+
+
+ENCODED = Table(
+    name="io_encoded",
+    keys=("kind",),
+    partition_by=("day",),
+    schema=T.StructType(
+        [
+            T.StructField("day", T.StringType(), False),
+            T.StructField("kind", T.StringType(), False),
+            T.StructField("value", T.DoubleType(), False),
+            T.StructField("shares", T.ArrayType(T.DoubleType(), False), False),
+        ]
+    ),
+    properties=plain_encoded("value", "shares.list.element"),
+)
+
+
+def column_encodings(path: str) -> dict[str, set[str]]:
+    """Each Parquet column path -> the encodings its chunks use, over every data file."""
+    encodings: dict[str, set[str]] = {}
+    for file in Path(path).rglob("*.parquet"):
+        meta = pq.ParquetFile(file).metadata
+        for group in range(meta.num_row_groups):
+            for index in range(meta.num_columns):
+                chunk = meta.row_group(group).column(index)
+                encodings.setdefault(chunk.path_in_schema, set()).update(chunk.encodings)
+    return encodings
+
+
+def test_plain_encoded_columns_are_written_without_a_dictionary(
+    spark: SparkSession, config: Config
+) -> None:
+    # Two distinct values per column: Parquet would dictionary-encode every one of them.
+    rows = [("d", "ab"[i % 2], float(i % 2), [1.0, 2.0]) for i in range(200)]
+    ensure_table(spark, config, ENCODED)
+    replace_partitions(spark, config, ENCODED, spark.createDataFrame(rows, ENCODED.schema), "true")
+
+    encodings = column_encodings(table_path(config, ENCODED))
+
+    assert set(encodings) == {"kind", "value", "shares.list.element"}
+    assert any("DICTIONARY" in encoding for encoding in encodings["kind"])
+    assert not any("DICTIONARY" in encoding for encoding in encodings["value"])
+    assert not any("DICTIONARY" in encoding for encoding in encodings["shares.list.element"])
+    assert_rows_equal(read_table(spark, config, ENCODED), ["day", "kind", "value"], [
+        (day, kind, value) for day, kind, value, _ in rows
+    ])  # fmt: skip

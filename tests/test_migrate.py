@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
@@ -15,6 +16,7 @@ from fraudspark.lakehouse.tables import (
     DRIFT,
     EVALUATIONS,
     MONITORING_REFERENCES,
+    SCORES,
     SOURCE_ID_COLUMNS,
     TRANSACTIONS,
     table_path,
@@ -247,3 +249,23 @@ def test_migrate_adds_the_entity_ids_to_kept_monitoring_references(
     assert migrated.columns == MONITORING_REFERENCES.schema.names
     (kept,) = migrated.collect()
     assert (kept["customer_id"], kept["terminal_id"], kept["score"]) == (None, None, 0.7)
+
+
+def test_migrate_sets_the_scores_parquet_encodings_on_an_older_table(
+    spark: SparkSession, config: Config
+) -> None:
+    assert SCORES.schema is not None and SCORES.properties
+    # fraud.scores as written before its properties: created by a plain Delta write.
+    empty = spark.createDataFrame([], SCORES.schema)
+    empty.write.format("delta").partitionBy("tx_date").save(table_path(config, SCORES))
+
+    report = migrate(spark, config)
+
+    assert report.properties_set == ("scores",)
+    assert report.summary() == "set the table properties of scores"
+    properties = DeltaTable.forPath(spark, table_path(config, SCORES)).detail().first()
+    assert properties is not None
+    assert {k: properties["properties"].get(k) for k in SCORES.properties} == SCORES.properties
+    version = table_version(spark, config, SCORES)
+    assert migrate(spark, config).summary() == "the lakehouse is up to date: nothing to migrate"
+    assert table_version(spark, config, SCORES) == version

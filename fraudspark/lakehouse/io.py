@@ -289,7 +289,7 @@ def replace_partitions(
 
 def overwrite_table(spark: SparkSession, config: Config, table: Table, rows: DataFrame) -> None:
     """Replace a whole table (schema included) in one atomic commit; history stays readable."""
-    _set_properties(spark, config, table)
+    set_table_properties(spark, config, table)
     writer = (
         rows.write.format("delta")
         .mode("overwrite")
@@ -302,19 +302,21 @@ def overwrite_table(spark: SparkSession, config: Config, table: Table, rows: Dat
     _ensure_registered(spark, config, table)
 
 
-def _set_properties(spark: SparkSession, config: Config, table: Table) -> None:
+def set_table_properties(spark: SparkSession, config: Config, table: Table) -> bool:
     """Give an existing table the registry's properties (a write's options only apply when it
-    creates the table)."""
+    creates the table), in one metadata-only commit; returns whether any was missing or
+    different. Other properties are kept; a table not written yet is left alone."""
     from delta.tables import DeltaTable
 
     if not table.properties or not table_exists(spark, config, table):
-        return
+        return False
     detail = DeltaTable.forPath(spark, table_path(config, table)).detail().first()
     current = detail["properties"] if detail is not None else {}
     if all(current.get(key) == value for key, value in table.properties.items()):
-        return
+        return False
     assignments = ", ".join(f"'{key}' = '{value}'" for key, value in table.properties.items())
     spark.sql(f"ALTER TABLE delta.`{table_path(config, table)}` SET TBLPROPERTIES ({assignments})")
+    return True
 
 
 def run_concurrently(actions: Sequence[Callable[[], Any]]) -> list[Any]:

@@ -34,6 +34,22 @@ class Table:
     properties: dict[str, str] = field(default_factory=dict)
 
 
+def plain_encoded(*columns: str) -> dict[str, str]:
+    """Table properties that turn Parquet's dictionary encoding off for ``columns``.
+
+    ``columns`` are Parquet column paths (``score``; an array's elements are
+    ``top_feature_shares.list.element``). Delta hands a table's properties to the Parquet
+    writer's Hadoop configuration, and parquet-mr reads ``parquet.enable.dictionary#<path>``
+    (parquet-mr ``ParquetProperties``; a write option would not reach it: Delta passes only a
+    few options to its writer). For nearly unique values (ids, timestamps, scores) the
+    dictionary never pays: parquet-mr builds it for every column chunk, finds it no smaller
+    than the plain values and re-encodes them plain. That was 28% of the executors' CPU time in
+    a fresh ``fraudspark score`` (Java Flight Recorder, docs/benchmarks.md). Files written
+    before keep their encodings; both read the same.
+    """
+    return {f"parquet.enable.dictionary#{column}": "false" for column in columns}
+
+
 TRANSACTION_SCHEMA = T.StructType(
     [
         T.StructField("tx_id", T.LongType(), False),
@@ -180,6 +196,18 @@ OVERSAMPLING_QUALITY = Table(
     description="How close each method's synthetic fraud rows are to the real ones.",
 )
 
+# fraud.scores' nearly unique columns: written without a Parquet dictionary (plain_encoded).
+SCORE_PLAIN_COLUMNS = (
+    "tx_id",
+    "tx_ts",
+    "score",
+    "sap",
+    "nap",
+    "reconstruction_error",
+    "kl_divergence",
+    "top_feature_shares.list.element",
+)
+
 SCORES = Table(
     name="scores",
     keys=("tx_id", "model_name", "model_version"),
@@ -207,6 +235,7 @@ SCORES = Table(
         ]
     ),
     description="Every scored transaction: score, alert, top attributions, model version.",
+    properties=plain_encoded(*SCORE_PLAIN_COLUMNS),
 )
 
 EVALUATIONS = Table(

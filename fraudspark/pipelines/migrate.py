@@ -6,7 +6,8 @@ again changes nothing. A table is rewritten in one atomic
 Delta commit (:func:`~fraudspark.lakehouse.io.overwrite_table`): readers see the old or the new
 schema, never a mix, and its history stays readable by time travel. New nullable columns
 (:data:`ADDED_COLUMNS`) are added where missing with ``ALTER TABLE ... ADD COLUMNS``, a
-metadata-only Delta commit: existing rows read them as null.
+metadata-only Delta commit: existing rows read them as null. Table properties the registry
+added later (e.g. the Parquet encodings of ``fraud.scores``) are set the same way.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from fraudspark.config import Config
-from fraudspark.lakehouse.io import overwrite_table, read_table, table_exists
+from fraudspark.lakehouse.io import (
+    overwrite_table,
+    read_table,
+    set_table_properties,
+    table_exists,
+)
 from fraudspark.lakehouse.tables import (
+    ALL_TABLES,
     DRIFT,
     EVALUATIONS,
     FEATURE_IMPORTANCE,
@@ -71,20 +78,24 @@ class MigrationReport:
     renamed: tuple[str, ...]  # "table.old -> new"
     tables_rewritten: tuple[str, ...]
     added: tuple[str, ...] = ()  # "table.column"
+    properties_set: tuple[str, ...] = ()  # tables given the registry's properties
 
     def summary(self) -> str:
-        if not self.renamed and not self.added:
+        if not self.renamed and not self.added and not self.properties_set:
             return "the lakehouse is up to date: nothing to migrate"
         done = [f"renamed {', '.join(self.renamed)}"] if self.renamed else []
         done += [f"added {', '.join(self.added)}"] if self.added else []
+        if self.properties_set:
+            done += [f"set the table properties of {', '.join(self.properties_set)}"]
         done += [f"rewrote {', '.join(self.tables_rewritten)}"] if self.tables_rewritten else []
         return "; ".join(done)
 
 
 def migrate(spark: SparkSession, config: Config) -> MigrationReport:
     """Apply every pending rename of :data:`RENAMES` and addition of :data:`ADDED_COLUMNS`
-    (each table changed is rewritten once, in the registry's column order), then append the
-    missing :data:`APPENDED_COLUMNS`; returns what was done.
+    (each table changed is rewritten once, in the registry's column order), append the
+    missing :data:`APPENDED_COLUMNS`, then set the registry's table properties where they
+    are missing or differ (metadata-only commits); returns what was done.
     """
     renamed: list[str] = []
     added: list[str] = []
@@ -126,7 +137,9 @@ def migrate(spark: SparkSession, config: Config) -> MigrationReport:
         rewritten.append(table.name)
         log.info("migrated %s: renamed %s, added %s", table.name, pending, missing)
     added += append_columns(spark, config)
-    return MigrationReport(tuple(renamed), tuple(rewritten), tuple(added))
+    # E.g. the Parquet encodings of fraud.scores (tables.plain_encoded): later writes use them.
+    properties_set = [t.name for t in ALL_TABLES if set_table_properties(spark, config, t)]
+    return MigrationReport(tuple(renamed), tuple(rewritten), tuple(added), tuple(properties_set))
 
 
 def append_columns(spark: SparkSession, config: Config) -> list[str]:
