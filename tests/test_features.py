@@ -19,7 +19,7 @@ from fraudspark.features.definitions import (
 )
 from fraudspark.features.monthly import monthly_features
 from fraudspark.features.store import assemble_feature_rows, model_feature_columns
-from fraudspark.features.windowed import windowed_features
+from fraudspark.features.windowed import calendar_flags, windowed_features
 from fraudspark.ingest.rules import business_date
 
 TX_SCHEMA = (
@@ -262,6 +262,34 @@ def test_calendar_flags_and_months_follow_the_business_time_zone(spark: SparkSes
         .collect()
     }
     assert months == {(1, "2025-01-01"): 1, (1, "2025-02-01"): 1}
+
+
+def test_calendar_flags_at_the_edges_of_nights_weeks_and_the_epoch(spark: SparkSession) -> None:
+    # (timestamp in UTC, weekday, weekend, night) written out from a calendar.
+    cases = [
+        ("1969-12-31 23:59:59.999999", "Wednesday", 0, 0),  # just before the epoch
+        ("1970-01-01 00:00:00", "Thursday", 0, 1),
+        ("1970-01-03 06:59:59.999999", "Saturday", 1, 1),  # the night's last instant
+        ("1970-01-03 07:00:00", "Saturday", 1, 0),
+        ("1965-05-16 03:00:00", "Sunday", 1, 1),  # before the epoch
+        ("2025-03-02 23:59:59", "Sunday", 1, 0),
+        ("2025-03-03 00:00:00", "Monday", 0, 1),
+        ("2025-03-07 12:00:00", "Friday", 0, 0),
+        ("2399-12-31 06:00:00", "Friday", 0, 1),
+    ]
+    frame = spark.createDataFrame(
+        [(datetime.fromisoformat(ts), day) for ts, day, _, _ in cases],
+        "tx_ts timestamp, day string",
+    )
+
+    flagged = frame.withColumns(calendar_flags(F.col("tx_ts"))).collect()
+
+    assert [(r["day"], r["tx_during_weekend"], r["tx_during_night"]) for r in flagged] == [
+        (day, weekend, night) for _, day, weekend, night in cases
+    ]
+    # Spark's own calendar functions agree (the session time zone is UTC).
+    spark_days = frame.select(F.date_format("tx_ts", "EEEE").alias("day")).collect()
+    assert [r["day"] for r in spark_days] == [day for _, day, _, _ in cases]
 
 
 def test_store_as_of_join_forward_fill_and_staleness(
