@@ -263,9 +263,9 @@ def test_migrate_sets_the_scores_parquet_encodings_on_an_older_table(
 
     assert report.properties_set == ("scores",)
     assert report.summary() == "set the table properties of scores"
-    properties = DeltaTable.forPath(spark, table_path(config, SCORES)).detail().first()
-    assert properties is not None
-    assert {k: properties["properties"].get(k) for k in SCORES.properties} == SCORES.properties
+    detail = DeltaTable.forPath(spark, table_path(config, SCORES)).detail().first()
+    assert detail is not None
+    assert {k: detail["properties"].get(k) for k in SCORES.properties} == SCORES.properties
     version = table_version(spark, config, SCORES)
     assert migrate(spark, config).summary() == "the lakehouse is up to date: nothing to migrate"
     assert table_version(spark, config, SCORES) == version
