@@ -11,7 +11,12 @@ from pyspark.sql import functions as F
 from fraudspark.config import Config
 from fraudspark.lakehouse.io import ensure_table, read_table, read_table_as_of, table_version
 from fraudspark.lakehouse.tables import RUNS, TRAINING_SET_CATALOG, table_path
-from fraudspark.pipelines.maintain import maintain, needed_retention_hours, parse_interval_hours
+from fraudspark.pipelines.maintain import (
+    maintain,
+    needed_retention_hours,
+    parse_interval_hours,
+    table_age_hours,
+)
 
 
 def runs_rows(spark: SparkSession, run_id: str, steps: int) -> DataFrame:
@@ -87,6 +92,9 @@ def test_interval_and_needed_retention() -> None:
     assert needed_retention_hours(history, 1, now) == 145.0
     assert needed_retention_hours(history, 2, now) == 25.0
     assert needed_retention_hours(history, 3, now) is None  # the latest: nothing to keep
+    assert table_age_hours(history, now) is None  # version 0 has left the log
+    first = {"version": 0, "timestamp": datetime(2025, 2, 28, 12, 0)}
+    assert table_age_hours([*history, first], now) == 252.0  # 10.5 days
 
 
 @pytest.mark.slow  # OPTIMIZE and VACUUM on every table: about a minute each
@@ -130,3 +138,23 @@ def test_refuse_policy_names_the_version(spark: SparkSession, config: Config) ->
     assert not result.vacuumed
     assert f"version {recorded}, recorded by training set ts" in result.note
     assert fingerprint(read_table_as_of(spark, config, RUNS, recorded))[0] == 6
+
+
+@pytest.mark.slow
+def test_a_table_younger_than_its_retention_is_not_vacuumed(
+    spark: SparkSession, config: Config
+) -> None:
+    """Delta's default retention (7 days) on a table made seconds ago: no removed file can be old
+    enough, so the VACUUM is not run, and every version stays readable."""
+    ensure_table(spark, config, RUNS)
+    for run_id in ("first", "second"):  # the second overwrite removes the first one's file
+        runs_rows(spark, run_id, 2).write.format("delta").mode("overwrite").save(
+            table_path(config, RUNS)
+        )
+    first = fingerprint(read_table_as_of(spark, config, RUNS, 1))
+    report = maintain(spark, config, tables=[RUNS], optimize=False)
+    (result,) = report.tables
+    assert not result.vacuumed and result.retention_hours is None
+    assert "VACUUM not needed" in result.note and "retention of 168 h" in result.note
+    assert result.version_after == result.version_before == 2  # no VACUUM commits
+    assert fingerprint(read_table_as_of(spark, config, RUNS, 1)) == first == (2, first[1])

@@ -14,6 +14,12 @@ when ``R > now - timestamp(V + 1)``. :func:`maintain` keeps R at the table's own
 version needs (``policy="keep"``), or skips the table's VACUUM and names that version
 (``policy="refuse"``).
 
+A table whose first commit (version 0, still in its log) is younger than its own retention is
+not vacuumed: every removed file was removed after that commit, so none is old enough for any
+``VACUUM RETAIN`` at or above that retention to delete (a VACUUM costs seconds per table even
+when it deletes nothing, most of a young lakehouse's maintenance). Once the table is older, its
+VACUUM runs as above, and files no version references (a failed write's) go then.
+
 ``OPTIMIZE`` rewrites small files into larger ones in a commit that changes no data
 (``dataChange = false``); the files it replaces stay until a VACUUM older than the retention.
 This module returns a :class:`MaintenanceReport` and logs; it prints nothing and writes no
@@ -216,10 +222,11 @@ def parse_interval_hours(text: str | None) -> float:
     return float(match.group(1)) * _HOURS_PER_UNIT[unit]
 
 
-def _history(spark: SparkSession, path: str) -> list[Any]:
+def _history(spark: SparkSession, path: str, limit: int | None = None) -> list[Any]:
+    """The table's history rows, all or the latest ``limit`` commits."""
     from delta.tables import DeltaTable
 
-    frame = DeltaTable.forPath(spark, path).history()
+    frame = DeltaTable.forPath(spark, path).history(limit)
     return frame.select("version", "timestamp", "operation", "operationMetrics").collect()
 
 
@@ -239,6 +246,17 @@ def needed_retention_hours(
     moment = now or datetime.now()
     age = (moment - following[0]["timestamp"]).total_seconds() / 3600
     return float(max(0.0, age)) + MARGIN_HOURS
+
+
+def table_age_hours(history: list[Any], now: datetime | None = None) -> float | None:
+    """Hours since the table's first commit (version 0) from its history rows (version,
+    timestamp); None when version 0 has left the log (its age is unknown). ``now`` defaults to
+    the current time; timestamps are naive local times, as PySpark collects them."""
+    first = [row for row in history if int(row["version"]) == 0]
+    if not first:
+        return None
+    moment = now or datetime.now()
+    return max(0.0, (moment - first[0]["timestamp"]).total_seconds() / 3600)
 
 
 def _metric(row: Any, key: str) -> int:
@@ -315,7 +333,14 @@ def maintain(
             retention = parse_interval_hours(properties.get("delta.deletedFileRetentionDuration"))
             keep = oldest.get(table.name)
             note, do_vacuum = "", vacuum
-            if keep is not None and vacuum:
+            age = table_age_hours(history)
+            if vacuum and age is not None and age < retention:
+                do_vacuum = False
+                note = (
+                    f"VACUUM not needed: the table's first commit is {age:.1f} h old, under its "
+                    f"retention of {retention:.0f} h, so no removed file is old enough to delete"
+                )
+            elif keep is not None and vacuum:
                 needed = needed_retention_hours(history, keep.version)
                 if needed is not None and needed > retention:
                     if policy == "refuse":
@@ -333,11 +358,12 @@ def maintain(
             files_deleted: int | None = None
             if do_vacuum:
                 delta.vacuum(retention)
-                ends = [r for r in _history(spark, path) if r["operation"] == "VACUUM END"]
-                if ends:
-                    latest = max(ends, key=lambda r: int(r["version"]))
-                    files_deleted = _metric(latest, "numDeletedFiles")
-            version_after = max(int(row["version"]) for row in _history(spark, path))
+            # The last two commits: VACUUM START and END when it ran (with Delta's vacuum logging).
+            latest = _history(spark, path, limit=2)
+            version_after = max(int(row["version"]) for row in latest)
+            if do_vacuum:
+                ends = [row for row in latest if row["operation"] == "VACUUM END"]
+                files_deleted = _metric(ends[0], "numDeletedFiles") if ends else None
             result = TableMaintenance(
                 table.name,
                 version_before,
