@@ -256,7 +256,7 @@ def table_age_hours(history: list[Any], now: datetime | None = None) -> float | 
     if not first:
         return None
     moment = now or datetime.now()
-    return max(0.0, (moment - first[0]["timestamp"]).total_seconds() / 3600)
+    return float(max(0.0, (moment - first[0]["timestamp"]).total_seconds() / 3600))
 
 
 def _metric(row: Any, key: str) -> int:
