@@ -17,6 +17,7 @@ from fraudspark.features.definitions import (
     monthly_feature_columns,
     windowed_feature_columns,
 )
+from fraudspark.features.model_inputs import model_inputs
 from fraudspark.features.monthly import monthly_features
 from fraudspark.features.store import assemble_feature_rows, model_feature_columns
 from fraudspark.features.windowed import calendar_flags, windowed_features
@@ -336,3 +337,23 @@ def test_store_as_of_join_forward_fill_and_staleness(
         6: (1, 13.0, 0, 1, 1, 0),  # Jan forward-filled through silent Feb, age 2 <= 1 + 1
         7: (None, None, 1, None, None, 1),
     }
+
+
+def test_model_inputs_are_doubles_with_null_as_zero_and_other_columns_untouched(
+    spark: SparkSession,
+) -> None:
+    rows = spark.createDataFrame(
+        [(1, None, 2.5, "x"), (2, 7, None, None)],
+        "tx_id long, `n.count` int, `odd``name` double, `pass.through` string",
+    )
+    out = model_inputs(rows, ["n.count", "odd`name"])
+    assert out.columns == rows.columns
+    assert dict(out.dtypes) == {
+        "tx_id": "bigint", "n.count": "double", "odd`name": "double", "pass.through": "string",
+    }  # fmt: skip
+    assert [tuple(row) for row in out.orderBy("tx_id").collect()] == [
+        (1, 0.0, 2.5, "x"),
+        (2, 7.0, 0.0, None),
+    ]
+    with pytest.raises(ValueError, match="lack feature columns"):
+        model_inputs(rows, ["absent"])

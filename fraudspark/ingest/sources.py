@@ -22,6 +22,7 @@ from pyspark.sql import types as T
 
 from fraudspark.config import SourceMapping, TimestampMapping
 from fraudspark.ingest.tokens import hmac_sha256_column
+from fraudspark.lakehouse.tables import sql_identifier
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class MissingColumnsError(ValueError):
 
 def col(name: str) -> Column:
     """A top-level column by its exact name, whatever it holds (dots, spaces, backticks)."""
-    return F.col("`" + name.replace("`", "``") + "`")
+    return F.col(sql_identifier(name))
 
 
 def input_files(spark: SparkSession, path: str) -> list[tuple[str, int]]:

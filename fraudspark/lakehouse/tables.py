@@ -424,6 +424,11 @@ def qualified_name(config: Config, table: Table | str) -> str:
     return f"{config.lakehouse.database}.{name}"
 
 
+def sql_identifier(name: str) -> str:
+    """A column name quoted for a SQL expression, whatever it holds: ``a.b`` -> ```a.b```."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def sql_quote(values: Sequence[object]) -> str:
     """A SQL IN-list of literal values: ``'a', 'b'``."""
     return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
