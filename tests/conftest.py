@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from fraudspark.config import Config, load_config
 from fraudspark.models.training import one_torch_thread as _one_torch_thread
 from fraudspark.session import build_spark, cached_jars, jars_folder
-from tests.jvm import DRIVER_JAVA_OPTIONS
+from tests.jvm import SESSION_JAVA_OPTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 # Timestamps collected from Spark are naive local times: make local time UTC, like the session.
@@ -81,7 +81,7 @@ def base_config(session_lakehouse: Path) -> Config:
         update={
             "master": "local[2]",
             "shuffle_partitions": 4,
-            "driver_java_options": DRIVER_JAVA_OPTIONS,  # see tests/jvm.py
+            "driver_java_options": SESSION_JAVA_OPTIONS,  # see tests/jvm.py
         }
     )
     # No settling delay before taking the nightly lock: tests start one night at a time.

@@ -14,18 +14,18 @@ from pyspark.sql import SparkSession
 from fraudspark.class_sharing import sharing_options
 from fraudspark.config import Config
 from fraudspark.session import cached_jars, jars_folder
-from tests.jvm import DRIVER_JAVA_OPTIONS
+from tests.jvm import SESSION_JAVA_OPTIONS
 
 
 def test_the_driver_jvm_runs_with_the_configured_options(
     spark: SparkSession, base_config: Config
 ) -> None:
-    assert base_config.spark.driver_java_options == DRIVER_JAVA_OPTIONS
+    assert base_config.spark.driver_java_options == SESSION_JAVA_OPTIONS
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     runtime = jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
     arguments = list(runtime.getInputArguments())
-    for option in DRIVER_JAVA_OPTIONS.split():
+    for option in SESSION_JAVA_OPTIONS.split():
         assert option in arguments, arguments
 
 
