@@ -30,8 +30,8 @@ def model_inputs(rows: DataFrame, feature_names: Sequence[str]) -> DataFrame:
     if missing:
         raise ValueError(f"the rows lack feature columns {missing}")
     features = set(feature_names)
-    # SQL text, one py4j call: built from Column objects, the ~80 features cost ~500 py4j round
-    # trips (a fifth of a second each time), and training and evaluation call this many times.
+    # SQL text, one py4j call: built from Column objects, each of the ~80 features costs about
+    # six py4j round trips, and training, scoring and evaluation call this many times.
     missing_value = f"CAST({MISSING_FEATURE_VALUE!r} AS DOUBLE)"
     return rows.selectExpr(
         *[
