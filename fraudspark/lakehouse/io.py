@@ -19,7 +19,13 @@ from urllib.parse import urlparse
 from pyspark.sql import DataFrame, SparkSession
 
 from fraudspark.errors import MissingTableError, OutdatedTableError
-from fraudspark.lakehouse.tables import ALL_TABLES, Table, qualified_name, table_path
+from fraudspark.lakehouse.tables import (
+    ALL_TABLES,
+    Table,
+    qualified_name,
+    sql_identifier,
+    table_path,
+)
 
 if TYPE_CHECKING:
     from fraudspark.config import Config
@@ -315,7 +321,8 @@ def set_table_properties(spark: SparkSession, config: Config, table: Table) -> b
     if all(current.get(key) == value for key, value in table.properties.items()):
         return False
     assignments = ", ".join(f"'{key}' = '{value}'" for key, value in table.properties.items())
-    spark.sql(f"ALTER TABLE delta.`{table_path(config, table)}` SET TBLPROPERTIES ({assignments})")
+    path = sql_identifier(table_path(config, table))
+    spark.sql(f"ALTER TABLE delta.{path} SET TBLPROPERTIES ({assignments})")
     return True
 
 

@@ -425,7 +425,8 @@ def qualified_name(config: Config, table: Table | str) -> str:
 
 
 def sql_identifier(name: str) -> str:
-    """A column name quoted for a SQL expression, whatever it holds: ``a.b`` -> ```a.b```."""
+    """A name quoted for SQL text (a column, or a table path after ``delta.``), whatever it
+    holds: ``a.b`` -> ```a.b```, a backtick doubled."""
     return "`" + name.replace("`", "``") + "`"
 
 

@@ -237,26 +237,29 @@ def needed_retention_hours(
     history rows (version, timestamp): ``now - timestamp(version + 1)`` plus a margin; None when
     ``version`` is the latest (nothing removed after it can be deleted). ``now`` defaults to
     the current time; timestamps are naive local times, as PySpark collects them."""
-    following = [row for row in history if int(row["version"]) == version + 1]
-    if not following:
+    age = _hours_since_commit(history, version + 1, now)
+    if age is None:
         if all(int(row["version"]) <= version for row in history):
             return None
         raise ValueError(f"version {version + 1} is no longer in the table's history")
-    # PySpark collects timestamps as naive local times of this process.
-    moment = now or datetime.now()
-    age = (moment - following[0]["timestamp"]).total_seconds() / 3600
-    return float(max(0.0, age)) + MARGIN_HOURS
+    return age + MARGIN_HOURS
 
 
 def table_age_hours(history: list[Any], now: datetime | None = None) -> float | None:
     """Hours since the table's first commit (version 0) from its history rows (version,
     timestamp); None when version 0 has left the log (its age is unknown). ``now`` defaults to
     the current time; timestamps are naive local times, as PySpark collects them."""
-    first = [row for row in history if int(row["version"]) == 0]
-    if not first:
+    return _hours_since_commit(history, 0, now)
+
+
+def _hours_since_commit(history: list[Any], version: int, now: datetime | None) -> float | None:
+    """Hours (at least 0) from commit ``version`` to ``now``; None when it is not in ``history``."""
+    rows = [row for row in history if int(row["version"]) == version]
+    if not rows:
         return None
+    # PySpark collects timestamps as naive local times of this process.
     moment = now or datetime.now()
-    return float(max(0.0, (moment - first[0]["timestamp"]).total_seconds() / 3600))
+    return float(max(0.0, (moment - rows[0]["timestamp"]).total_seconds() / 3600))
 
 
 def _metric(row: Any, key: str) -> int:

@@ -35,6 +35,7 @@ from fraudspark.lakehouse.tables import (
     SOURCE_ID_COLUMNS,
     TRANSACTIONS,
     Table,
+    sql_identifier,
     table_path,
 )
 
@@ -155,8 +156,8 @@ def append_columns(spark: SparkSession, config: Config) -> list[str]:
         if not missing:
             continue
         definitions = ", ".join(f"`{f.name}` {f.dataType.simpleString().upper()}" for f in missing)
-        path = table_path(config, table).replace("`", "``")
-        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({definitions})")
+        path = sql_identifier(table_path(config, table))
+        spark.sql(f"ALTER TABLE delta.{path} ADD COLUMNS ({definitions})")
         added += [f"{table.name}.{f.name}" for f in missing]
         log.info("migrated %s: appended %s", table.name, [f.name for f in missing])
     return added
