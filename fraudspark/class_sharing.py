@@ -13,11 +13,18 @@ rename only if the JVM ended normally. HotSpot crashes on a truncated archive, s
 never see a partial one. A kernel lock (``flock``) on a marker file lets one process write at a
 time; the kernel releases it when its holder dies. A mismatched archive is ignored by
 ``-Xshare:auto``, silently.
+
+Archives do not pile up: each is about 190 MB, and a new key (a reinstalled environment, an
+upgraded JVM or jar, other JVM options) leaves the old archive unused for good. A session
+records its archive's use in the file's modification time. Writing and publishing an archive
+remove, across the cache's folders, those unused for 14 days and all but the 6 most recently
+used, and any private dump older than an hour (its writer died before publishing it).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -39,6 +46,9 @@ _QUIET = "-Xshare:auto -Xlog:cds*=off"
 _DUMP_WAIT_SECONDS = 120.0
 # A private dump this old was left by a process that died before publishing it.
 _STALE_PART_SECONDS = 3600.0
+# Archives kept in the folder: the most recently used ones, none unused for longer than this.
+_KEEP_ARCHIVES = 6
+_UNUSED_ARCHIVE_SECONDS = 14 * 86_400.0
 
 
 def java_binary() -> str:
@@ -108,6 +118,7 @@ class ArchiveWriter:
                     with self.part.open("rb") as written:
                         os.fsync(written.fileno())  # whole on disk before it has the name
                     os.replace(self.part, self.archive)
+                    prune_archives(self.archive.parent.parent)
             except (OSError, subprocess.TimeoutExpired) as error:
                 log.debug("class-data sharing archive not published: %s", error)
             finally:
@@ -116,13 +127,60 @@ class ArchiveWriter:
         atexit.register(publish)
 
 
-def _remove_stale_parts(archive: Path) -> None:
-    for part in archive.parent.glob(f"{archive.stem}.part-*"):
+def _mark_used(archive: Path) -> None:
+    """Record a use of ``archive`` in its modification time, which pruning orders by (HotSpot
+    checks the archive's header, not the file's times)."""
+    with contextlib.suppress(OSError):  # a cache folder of another user, read-only here
+        os.utime(archive)
+
+
+def prune_archives(
+    cache: Path,
+    keep: int = _KEEP_ARCHIVES,
+    unused_seconds: float = _UNUSED_ARCHIVE_SECONDS,
+    stale_part_seconds: float = _STALE_PART_SECONDS,
+) -> list[Path]:
+    """Remove from the folders of ``cache`` (one per Delta version, session.py) the archives
+    beyond the ``keep`` most recently used and those unused for more than ``unused_seconds``
+    (with their lock files), and every private dump older than ``stale_part_seconds``. Returns
+    the paths removed; never raises for a file that cannot be removed.
+
+    A JVM that has mapped a removed archive keeps its mapping (the kernel frees the file with
+    the last mapping); a JVM given its path afterwards runs without sharing (``-Xshare:auto``),
+    and the next session of that key writes the archive again.
+    """
+    now = time.time()
+    removed: list[Path] = []
+
+    def modified(path: Path) -> float | None:
         try:
-            if time.time() - part.stat().st_mtime > _STALE_PART_SECONDS:
-                part.unlink()
+            return path.stat().st_mtime
         except OSError:
+            return None
+
+    parts = [(path, modified(path)) for path in cache.glob("*/driver-classes-*.part-*")]
+    stale = [path for path, when in parts if when is not None and now - when > stale_part_seconds]
+    archives = [(path, modified(path)) for path in cache.glob("*/driver-classes-*.jsa")]
+    by_use = sorted(
+        ((path, when) for path, when in archives if when is not None), key=lambda item: -item[1]
+    )
+    unused = [
+        path
+        for rank, (path, when) in enumerate(by_use)
+        if rank >= keep or now - when > unused_seconds
+    ]
+    for path in stale + unused:
+        try:
+            path.unlink()
+        except OSError as error:
+            log.debug("class-data sharing: %s not removed: %s", path, error)
             continue
+        removed.append(path)
+        if path.suffix == ".jsa":
+            path.with_suffix(".lock").unlink(missing_ok=True)
+    if removed:
+        log.info("class-data sharing: removed %d unused file(s) from %s", len(removed), cache)
+    return removed
 
 
 def sharing_options(archive: Path) -> tuple[str, ArchiveWriter | None]:
@@ -137,6 +195,7 @@ def sharing_options(archive: Path) -> tuple[str, ArchiveWriter | None]:
     if any(character.isspace() for character in str(archive)):
         return "", None
     if archive.is_file():
+        _mark_used(archive)
         return f"-XX:SharedArchiveFile={archive} {_QUIET}", None
     try:
         archive.parent.mkdir(parents=True, exist_ok=True)
@@ -151,8 +210,9 @@ def sharing_options(archive: Path) -> tuple[str, ArchiveWriter | None]:
         return "", None
     if archive.is_file():  # published while we took the lock
         lock.close()
+        _mark_used(archive)
         return f"-XX:SharedArchiveFile={archive} {_QUIET}", None
-    _remove_stale_parts(archive)
+    prune_archives(archive.parent.parent)
     # Host and pid: unique among the processes that may share this cache folder.
     part = archive.parent / f"{archive.stem}.part-{socket.gethostname()}-{os.getpid()}"
     part.unlink(missing_ok=True)

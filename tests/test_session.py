@@ -7,11 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from fraudspark.class_sharing import sharing_options
+from fraudspark.class_sharing import prune_archives, sharing_options
 from fraudspark.config import Config
 from fraudspark.session import cached_jars, jars_folder
 from tests.jvm import SESSION_JAVA_OPTIONS
@@ -69,12 +70,16 @@ def test_the_first_session_writes_the_class_archive_and_later_ones_map_it(
     conf.write_text(json.dumps({"spark": settings}))
     command = [sys.executable, "-c", _SESSION_PROCESS, str(conf), str(tmp_path / "lakehouse")]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # An archive of an earlier install, unused for 15 days: writing the new one removes it.
+    forgotten = folder / "driver-classes-0000000000000000.jsa"
+    forgotten.write_bytes(b"an old archive")
+    os.utime(forgotten, (time.time() - 15 * 86_400, time.time() - 15 * 86_400))
 
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 0, first.stderr
     archives = sorted(p.name for p in folder.iterdir() if p.suffix == ".jsa")
-    # Published whole, under one name; no private dump left behind.
-    assert len(archives) == 1, sorted(p.name for p in folder.iterdir())
+    # Published whole, under one name; no private dump left behind; the old one removed.
+    assert len(archives) == 1 and not forgotten.exists(), sorted(p.name for p in folder.iterdir())
     assert not [p for p in folder.iterdir() if ".part-" in p.name]
     assert str(folder) not in first.stdout  # the first JVM wrote it, so could not map it
 
@@ -84,11 +89,12 @@ def test_the_first_session_writes_the_class_archive_and_later_ones_map_it(
 
 
 def test_one_process_at_a_time_writes_the_archive(tmp_path: Path) -> None:
-    archive = tmp_path / "driver-classes-x.jsa"
+    archive = tmp_path / "io.delta_x-4.0.1" / "driver-classes-x.jsa"  # the cache's layout
+    archive.parent.mkdir()
     with archive.with_suffix(".lock").open("a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # another writer holds the lock
         assert sharing_options(archive) == ("", None)
-    stale = tmp_path / "driver-classes-x.part-otherhost-1"
+    stale = archive.parent / "driver-classes-x.part-otherhost-1"
     stale.write_bytes(b"left by a writer that died")
     os.utime(stale, (0, 0))
     options, writer = sharing_options(archive)  # the lock is free: this process writes
@@ -100,6 +106,51 @@ def test_one_process_at_a_time_writes_the_archive(tmp_path: Path) -> None:
     archive.write_bytes(b"published")  # once published, every session maps it
     options, writer = sharing_options(archive)
     assert writer is None and f"-XX:SharedArchiveFile={archive}" in options
+
+
+def test_unused_archives_and_dead_dumps_are_removed(tmp_path: Path) -> None:
+    day = 86_400.0
+    now = time.time()
+    current, older = tmp_path / "io.delta_x-4.0.1", tmp_path / "io.delta_x-4.0.0"
+    current.mkdir()
+    older.mkdir()
+
+    def made(path: Path, age_seconds: float) -> Path:
+        path.write_bytes(b"x")
+        os.utime(path, (now - age_seconds, now - age_seconds))
+        return path
+
+    # Seven archives used 1..7 hours ago (the 7th in the older Delta version's folder), one
+    # used 15 days ago, each with its lock file; two private dumps, 2 hours and 1 minute old.
+    used = [made(current / f"driver-classes-{age}.jsa", age * 3600.0) for age in range(1, 7)]
+    used.append(made(older / "driver-classes-7.jsa", 7 * 3600.0))
+    forgotten = made(current / "driver-classes-old.jsa", 15 * day)
+    for archive in [*used, forgotten]:
+        archive.with_suffix(".lock").touch()
+    dead = made(current / "driver-classes-1.part-host-12", 2 * 3600.0)
+    writing = made(current / "driver-classes-9.part-host-13", 60.0)
+
+    removed = prune_archives(tmp_path)
+
+    # Kept: the six most recently used archives and the dump still being written.
+    assert sorted(removed) == sorted([used[6], forgotten, dead])
+    assert all(path.exists() for path in [*used[:6], writing])
+    assert all(path.with_suffix(".lock").exists() for path in used[:6])
+    assert not any(path.with_suffix(".lock").exists() for path in [used[6], forgotten])
+    assert prune_archives(tmp_path) == []  # nothing more to remove
+
+
+def test_a_session_that_maps_an_archive_marks_it_used(tmp_path: Path) -> None:
+    folder = tmp_path / "io.delta_x-4.0.1"
+    folder.mkdir()
+    archive = folder / "driver-classes-x.jsa"
+    archive.write_bytes(b"published")
+    month_ago = time.time() - 30 * 86_400.0
+    os.utime(archive, (month_ago, month_ago))
+    options, writer = sharing_options(archive)
+    assert writer is None and f"-XX:SharedArchiveFile={archive}" in options
+    assert time.time() - archive.stat().st_mtime < 60.0
+    assert prune_archives(tmp_path) == []  # in use, so kept
 
 
 def test_no_archive_where_a_path_holds_whitespace(tmp_path: Path) -> None:
