@@ -16,9 +16,11 @@ time; the kernel releases it when its holder dies. A mismatched archive is ignor
 
 Archives do not pile up: each is about 190 MB, and a new key (a reinstalled environment, an
 upgraded JVM or jar, other JVM options) leaves the old archive unused for good. A session
-records its archive's use in the file's modification time. Writing and publishing an archive
-remove, across the cache's folders, those unused for 14 days and all but the 6 most recently
-used, and any private dump older than an hour (its writer died before publishing it).
+records its archive's use in the file's modification time (only the archive's owner can, so on
+a cache shared between users, others' use does not count). Writing and publishing an archive
+remove, across the cache's folders, those unused for 14 days and all but the 8 most recently
+used (the test suite alone uses three keys: its own options and heap sizes), and any private
+dump older than an hour (its writer died before publishing it).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ _DUMP_WAIT_SECONDS = 120.0
 # A private dump this old was left by a process that died before publishing it.
 _STALE_PART_SECONDS = 3600.0
 # Archives kept in the folder: the most recently used ones, none unused for longer than this.
-_KEEP_ARCHIVES = 6
+_KEEP_ARCHIVES = 8
 _UNUSED_ARCHIVE_SECONDS = 14 * 86_400.0
 
 
@@ -141,43 +143,43 @@ def prune_archives(
     stale_part_seconds: float = _STALE_PART_SECONDS,
 ) -> list[Path]:
     """Remove from the folders of ``cache`` (one per Delta version, session.py) the archives
-    beyond the ``keep`` most recently used and those unused for more than ``unused_seconds``
-    (with their lock files), and every private dump older than ``stale_part_seconds``. Returns
-    the paths removed; never raises for a file that cannot be removed.
+    beyond the ``keep`` most recently used and those unused for more than ``unused_seconds``,
+    and every private dump older than ``stale_part_seconds``. Returns the paths removed. Never
+    raises: a file that cannot be listed or removed stays (logged at debug level).
 
-    A JVM that has mapped a removed archive keeps its mapping (the kernel frees the file with
-    the last mapping); a JVM given its path afterwards runs without sharing (``-Xshare:auto``),
-    and the next session of that key writes the archive again.
+    Lock files stay (empty files): removing one could let two processes hold "the" lock of a
+    key at once. A file whose modification time changed since the listing (a session marked it
+    used meanwhile) stays too. A JVM that has mapped a removed archive keeps its mapping (the
+    kernel frees the file with the last mapping); a JVM given its path afterwards runs without
+    class-data sharing (``-Xshare:auto``), and the next session of that key writes it again.
     """
     now = time.time()
-    removed: list[Path] = []
 
-    def modified(path: Path) -> float | None:
-        try:
-            return path.stat().st_mtime
-        except OSError:
-            return None
+    def listed(pattern: str) -> list[tuple[Path, float]]:
+        found = []
+        with contextlib.suppress(OSError):
+            for path in cache.glob(pattern):
+                with contextlib.suppress(OSError):
+                    found.append((path, path.stat().st_mtime))
+        return found
 
-    parts = [(path, modified(path)) for path in cache.glob("*/driver-classes-*.part-*")]
-    stale = [path for path, when in parts if when is not None and now - when > stale_part_seconds]
-    archives = [(path, modified(path)) for path in cache.glob("*/driver-classes-*.jsa")]
-    by_use = sorted(
-        ((path, when) for path, when in archives if when is not None), key=lambda item: -item[1]
-    )
-    unused = [
-        path
+    parts = listed("*/driver-classes-*.part-*")
+    by_use = sorted(listed("*/driver-classes-*.jsa"), key=lambda item: -item[1])
+    doomed = [(path, when) for path, when in parts if now - when > stale_part_seconds] + [
+        (path, when)
         for rank, (path, when) in enumerate(by_use)
         if rank >= keep or now - when > unused_seconds
     ]
-    for path in stale + unused:
+    removed: list[Path] = []
+    for path, when in doomed:
         try:
+            if path.stat().st_mtime != when:  # used since the listing
+                continue
             path.unlink()
         except OSError as error:
             log.debug("class-data sharing: %s not removed: %s", path, error)
             continue
         removed.append(path)
-        if path.suffix == ".jsa":
-            path.with_suffix(".lock").unlink(missing_ok=True)
     if removed:
         log.info("class-data sharing: removed %d unused file(s) from %s", len(removed), cache)
     return removed

@@ -53,7 +53,7 @@ class SparkConfig(_Strict):
     # too); under spark-submit use its --driver-java-options. See DRIVER_JAVA_OPTIONS.
     driver_java_options: str | None = DRIVER_JAVA_OPTIONS
     # Keep a class-data sharing archive of the driver JVM beside the cached jars (written by the
-    # first session, about 170 MB): later sessions start seconds sooner. See class_sharing.py.
+    # first session, about 190 MB): later sessions start seconds sooner. See class_sharing.py.
     class_data_sharing: bool = True
     # Anything else Spark accepts, passed through verbatim (spark.driver.extraJavaOptions here
     # replaces driver_java_options).

@@ -108,49 +108,57 @@ def test_one_process_at_a_time_writes_the_archive(tmp_path: Path) -> None:
     assert writer is None and f"-XX:SharedArchiveFile={archive}" in options
 
 
-def test_unused_archives_and_dead_dumps_are_removed(tmp_path: Path) -> None:
-    day = 86_400.0
-    now = time.time()
-    current, older = tmp_path / "io.delta_x-4.0.1", tmp_path / "io.delta_x-4.0.0"
-    current.mkdir()
-    older.mkdir()
+def _made(path: Path, age_seconds: float) -> Path:
+    """A file last modified (an archive: last used) ``age_seconds`` ago."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    used = time.time() - age_seconds
+    os.utime(path, (used, used))
+    return path
 
-    def made(path: Path, age_seconds: float) -> Path:
-        path.write_bytes(b"x")
-        os.utime(path, (now - age_seconds, now - age_seconds))
-        return path
 
-    # Seven archives used 1..7 hours ago (the 7th in the older Delta version's folder), one
-    # used 15 days ago, each with its lock file; two private dumps, 2 hours and 1 minute old.
-    used = [made(current / f"driver-classes-{age}.jsa", age * 3600.0) for age in range(1, 7)]
-    used.append(made(older / "driver-classes-7.jsa", 7 * 3600.0))
-    forgotten = made(current / "driver-classes-old.jsa", 15 * day)
-    for archive in [*used, forgotten]:
+def test_archives_beyond_the_eight_most_recently_used_are_removed(tmp_path: Path) -> None:
+    # Nine archives used 1..9 hours ago, the last two in an older Delta version's folder.
+    folders = [tmp_path / "io.delta_x-4.0.1"] * 7 + [tmp_path / "io.delta_x-4.0.0"] * 2
+    archives = [
+        _made(folder / f"driver-classes-{hours}.jsa", hours * 3600.0)
+        for hours, folder in enumerate(folders, start=1)
+    ]
+    for archive in archives:
         archive.with_suffix(".lock").touch()
-    dead = made(current / "driver-classes-1.part-host-12", 2 * 3600.0)
-    writing = made(current / "driver-classes-9.part-host-13", 60.0)
+    assert prune_archives(tmp_path) == [archives[8]]  # the one used 9 hours ago
+    assert all(archive.exists() for archive in archives[:8])
+    assert archives[8].with_suffix(".lock").exists()  # lock files stay (empty)
+    assert prune_archives(tmp_path) == []
 
-    removed = prune_archives(tmp_path)
 
-    # Kept: the six most recently used archives and the dump still being written.
-    assert sorted(removed) == sorted([used[6], forgotten, dead])
-    assert all(path.exists() for path in [*used[:6], writing])
-    assert all(path.with_suffix(".lock").exists() for path in used[:6])
-    assert not any(path.with_suffix(".lock").exists() for path in [used[6], forgotten])
-    assert prune_archives(tmp_path) == []  # nothing more to remove
+def test_archives_unused_for_two_weeks_and_dead_dumps_are_removed(tmp_path: Path) -> None:
+    folder = tmp_path / "io.delta_x-4.0.1"
+    recent = _made(folder / "driver-classes-a.jsa", 3600.0)
+    forgotten = _made(folder / "driver-classes-b.jsa", 15 * 86_400.0)
+    dead = _made(folder / "driver-classes-c.part-host-12", 2 * 3600.0)  # its writer died
+    writing = _made(folder / "driver-classes-d.part-host-13", 60.0)
+    assert sorted(prune_archives(tmp_path)) == sorted([forgotten, dead])
+    assert recent.exists() and writing.exists()
 
 
 def test_a_session_that_maps_an_archive_marks_it_used(tmp_path: Path) -> None:
-    folder = tmp_path / "io.delta_x-4.0.1"
-    folder.mkdir()
-    archive = folder / "driver-classes-x.jsa"
-    archive.write_bytes(b"published")
-    month_ago = time.time() - 30 * 86_400.0
-    os.utime(archive, (month_ago, month_ago))
+    archive = _made(tmp_path / "io.delta_x-4.0.1" / "driver-classes-x.jsa", 30 * 86_400.0)
     options, writer = sharing_options(archive)
     assert writer is None and f"-XX:SharedArchiveFile={archive}" in options
     assert time.time() - archive.stat().st_mtime < 60.0
     assert prune_archives(tmp_path) == []  # in use, so kept
+
+
+def test_pruning_goes_on_past_a_file_it_cannot_remove(tmp_path: Path) -> None:
+    folder = tmp_path / "io.delta_x-4.0.1"
+    # A directory where an archive would be: unlink fails on it, for the superuser too.
+    stuck = folder / "driver-classes-a.jsa"
+    _made(stuck / "inside", 0.0)
+    os.utime(stuck, (time.time() - 15 * 86_400.0,) * 2)
+    forgotten = _made(folder / "driver-classes-b.jsa", 15 * 86_400.0)
+    assert prune_archives(tmp_path) == [forgotten]
+    assert stuck.is_dir()
 
 
 def test_no_archive_where_a_path_holds_whitespace(tmp_path: Path) -> None:
