@@ -17,10 +17,10 @@ time; the kernel releases it when its holder dies. A mismatched archive is ignor
 Archives do not pile up: each is about 190 MB, and a new key (a reinstalled environment, an
 upgraded JVM or jar, other JVM options) leaves the old archive unused for good. A session
 records its archive's use in the file's modification time (only the archive's owner can, so on
-a cache shared between users, others' use does not count). Writing and publishing an archive
-remove, across the cache's folders, those unused for 14 days and all but the 8 most recently
-used (the test suite alone uses three keys: its own options and heap sizes), and any private
-dump older than an hour (its writer died before publishing it).
+a cache shared between users, others' use does not count). Each write of an archive, when it
+starts and when it is published, removes across the cache's folders the archives unused for 14
+days and all but the 8 most recently used (the test suite alone uses three keys: its own options
+and heap sizes), and any private dump older than an hour (its writer died before publishing it).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ _QUIET = "-Xshare:auto -Xlog:cds*=off"
 _DUMP_WAIT_SECONDS = 120.0
 # A private dump this old was left by a process that died before publishing it.
 _STALE_PART_SECONDS = 3600.0
-# Archives kept in the folder: the most recently used ones, none unused for longer than this.
+# Archives kept in the cache: the most recently used ones, none unused for longer than this.
 _KEEP_ARCHIVES = 8
 _UNUSED_ARCHIVE_SECONDS = 14 * 86_400.0
 
