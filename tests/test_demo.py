@@ -48,8 +48,11 @@ def test_short_demo_writes_the_tables_and_prints_the_tour(
     # Every progress line carries its elapsed seconds; each night reports each step.
     assert all(line.startswith("[") and " s] " in line for line in lines)
     for day in ("2025-01-23", "2025-01-24"):
-        for step in ("ingest", "features", "score", "monitor", "maintain"):
+        for step in ("ingest", "features", "score", "monitor"):
             assert any(f"night {day}: {step} succeeded" in line for line in lines), (day, step)
+    # Maintenance once, after the last night.
+    assert any("night 2025-01-23: maintain skipped" in line for line in lines), lines
+    assert any("night 2025-01-24: maintain succeeded" in line for line in lines), lines
 
     # Nothing lost: every generated row is in fraud.transactions, every night's row scored
     # once by each of the two models.

@@ -3,11 +3,12 @@
 Generate payments (amounts drift x1.5 on the last ``drift_days``), ingest and featurise all but
 the last ``nights`` days, build a training set of the ``training_days`` before the nights,
 train and register a RaPP scorer, (long version only) run the small oversampling leaderboard,
-oversample the training set, train and register the classifier (XGBoost), then run the last days as
-nightly runs (ingest, features, score, monitor, maintain). The result holds what the tour shows:
-the tables with their counts, the last night's top alerts with their reasons, the drift, the
-report path and an example query. Each step reports ``[elapsed s] title`` to ``progress``.
-Every step is idempotent, so running the demo again leaves the same tables.
+oversample the training set, train and register the classifier (XGBoost), then run the last
+days as nightly runs (ingest, features, score, monitor; the maintain step after the last). The
+result holds what the tour shows: the tables with their counts, the last night's top alerts with
+their reasons, the drift, the report path and an example query. Each step reports
+``[elapsed s] title`` to ``progress``. Every step is idempotent, so running the demo again
+leaves the same tables.
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ def run_demo(
         done(f"registered {classifier_name}/{version}: {classifier.summary()}")
 
     tell(
-        f"nightly runs {first_night} .. {last_day} with maintenance "
+        f"nightly runs {first_night} .. {last_day}, maintenance after the last "
         f"(amounts x1.5 on the last {settings.drift_days})"
     )
     backfill(spark, config, first_night, last_day, nights_root, progress=tell, maintain=True)

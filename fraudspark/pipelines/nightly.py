@@ -314,8 +314,9 @@ def backfill(
 ) -> None:
     """Run the nights ``start``..``end`` in order, each resuming where it stopped; each
     night's raw files are read in ``source_format`` or with the source ``mapping``;
-    ``maintain`` runs the maintain step even when ``nightly.maintain`` is off; ``first_lock``
-    is ``start``'s lock if the caller announced it (see :func:`run_night`).
+    ``maintain`` runs the last night's maintain step even when ``nightly.maintain`` is off (once
+    for the range: the tables are compacted after their last write); ``first_lock`` is
+    ``start``'s lock if the caller announced it (see :func:`run_night`).
 
     Only the first night waits the lock's settle delay: it exists so that processes started
     together see each other's tickets, and any started with this one left theirs during the
@@ -325,8 +326,9 @@ def backfill(
     day = start
     while day <= end:
         night = NightInputs(
-            day, day_source(raw_root, day), None, source_format, mapping, maintain=maintain
-        )
+            day, day_source(raw_root, day), None, source_format, mapping,
+            maintain=maintain and day == end,
+        )  # fmt: skip
         lock = first_lock if day == start else night_lock(config, day, settle=False)
         run_night(spark, config, night, progress=progress, lock=lock)
         day += timedelta(days=1)
