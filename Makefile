@@ -17,11 +17,12 @@ $(STAMP): setup.py requirements.lock
 	$(BIN)/pip install --quiet --upgrade pip
 	# Exact versions from the lock file: a fresh machine gets the tested set.
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[ml,dev]'
-	# One Spark start with the default configuration: Ivy fetches the Delta jars into
+	# One Spark start with conf/local.yaml (the demo's): Ivy fetches the Delta jars into
 	# ~/.cache/fraudspark once, and the driver JVM writes its class-data sharing archive as it
 	# exits (fraudspark/class_sharing.py), so the first command (often the demo) starts as
 	# fast as later ones.
-	lakehouse=$$(mktemp -d) && $(BIN)/fraudspark sql "SELECT 1" --lakehouse "$$lakehouse" \
+	lakehouse=$$(mktemp -d) && $(BIN)/fraudspark sql "SELECT 1" --conf conf/local.yaml \
+		--lakehouse "$$lakehouse" \
 		> $(VENV)/first-start.log 2>&1; status=$$?; rm -rf "$$lakehouse"; \
 		if [ $$status -ne 0 ]; then cat $(VENV)/first-start.log; exit $$status; fi
 	rm -f $(VENV)/.installed-*

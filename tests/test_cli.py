@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
@@ -104,6 +105,44 @@ def test_a_user_error_after_the_session_started_is_one_line_and_exit_1(
         f"got '{tmp_path / 'out.txt'}'\n"
     )
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_sql_output_is_one_file_of_the_whole_result(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "test.yaml"
+    conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
+    argv = ["sql", "--conf", str(conf), "--lakehouse", str(tmp_path / "lakehouse")]
+    query = "SELECT id, id * 10 AS tens FROM range(3) UNION ALL SELECT 7, 70"
+    csv, parquet = tmp_path / "out.csv", tmp_path / "out.parquet"
+    csv.write_text("an earlier result\n")  # replaced
+
+    assert main([*argv, query, "--output", str(csv)]) == 0
+    assert main([*argv, query, "--output", str(parquet)]) == 0
+    assert (
+        main(
+            [
+                *argv,
+                f"SELECT * FROM ({query}) WHERE id > 100",
+                "--output",
+                str(tmp_path / "none.csv"),
+            ]
+        )
+        == 0
+    )
+
+    assert csv.is_file() and parquet.is_file()
+    assert sorted(csv.read_text().splitlines()) == sorted(
+        ["id,tens", "0,0", "1,10", "2,20", "7,70"]
+    )
+    assert sorted(pq.read_table(parquet).to_pylist(), key=lambda row: row["id"]) == [
+        {"id": 0, "tens": 0}, {"id": 1, "tens": 10}, {"id": 2, "tens": 20}, {"id": 7, "tens": 70},
+    ]  # fmt: skip
+    assert (tmp_path / "none.csv").read_text() == "id,tens\n"  # no rows: the header alone
+    # Nothing else is left beside them.
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("out", "none", ".")))
+    assert left == ["none.csv", "out.csv", "out.parquet"]
+    assert capsys.readouterr().out.count("wrote ") == 3
 
 
 def test_the_module_entry_point_exits_1_without_a_traceback(tmp_path: Path) -> None:

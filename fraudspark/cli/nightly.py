@@ -20,7 +20,9 @@ from fraudspark.pipelines.nightly import STEPS, NightInputs, last_statuses, run_
 
 def main(argv: Sequence[str]) -> int:
     parser = job_parser(
-        "nightly", "Ingest, label, featurise, score and monitor one night, resuming on re-run."
+        "nightly",
+        "Ingest, label, featurise, score, monitor and (if configured) maintain one night, "
+        "resuming on re-run.",
     )
     parser.add_argument("--date", type=iso_date, required=True, help="the night's business day")
     parser.add_argument("--source", help="the day's raw transaction files (else ingest skips)")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 
 from pyspark.sql import DataFrame
 
@@ -22,13 +25,32 @@ def tables_named(query: str) -> list[str] | None:
 
 
 def write_result(result: DataFrame, output: str) -> None:
-    """Write a query result as one Parquet or CSV file set, chosen by the file extension."""
+    """Write a whole query result to one file, ``FILE.parquet`` or ``FILE.csv`` (with a header
+    row), chosen by the extension; an existing file is replaced. Raises ValueError for another
+    extension.
+
+    A local path gets that one file: Spark writes one task's output into a hidden folder beside
+    it, and its data file is renamed into place. A URI with a scheme (``s3a://...``) gets
+    Spark's own layout: a folder of that name holding one data file.
+    """
     if output.endswith(".parquet"):
-        result.coalesce(1).write.mode("overwrite").parquet(output)
+        kind = "parquet"
     elif output.endswith(".csv"):
-        result.coalesce(1).write.mode("overwrite").option("header", "true").csv(output)
+        kind = "csv"
     else:
         raise ValueError(f"--output must end in .parquet or .csv, got {output!r}")
+    writer = result.coalesce(1).write.mode("overwrite").format(kind).option("header", "true")
+    if "://" in output:
+        writer.save(output)
+        return
+    target = Path(output).resolve()
+    staging = target.parent / f".{target.name}.writing-{os.getpid()}"
+    try:
+        writer.save(str(staging))
+        (written,) = staging.glob(f"part-*.{kind}")  # one task: one file, even for no rows
+        os.replace(written, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def main(argv: Sequence[str]) -> int:

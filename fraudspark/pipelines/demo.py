@@ -150,7 +150,8 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo into ``config``'s lakehouse, raw files under ``raw_root``.
 
-    ``progress`` receives one line per step, ``[  12.3 s] title``, and one per nightly step.
+    ``progress`` receives one line per step, ``[  12.3 s] title``, and one per nightly step;
+    without it they go to the log at INFO level.
     Returns what the tour prints. The classifier and the scorer are trained only if not
     registered yet, so a second run re-trains nothing.
     """
@@ -160,9 +161,10 @@ def run_demo(
 
     def tell(message: str) -> None:
         line = f"[{time.monotonic() - began:7.1f} s] {message}"
-        log.info(line)
-        if progress is not None:
+        if progress is not None:  # the caller shows it (the CLI prints it): not twice
             progress(line)
+        else:
+            log.info(line)
 
     def done(summary: str) -> None:
         summaries.append(summary)

@@ -213,8 +213,8 @@ def run_night(
     A failing step is logged as ``failed`` with its error, and the exception propagates (later
     steps do not run). Raises NightLockedError when another night holds the lock for longer
     than ``config.nightly.lock_wait_seconds`` (see :mod:`fraudspark.lakehouse.lock`). Each
-    step's outcome line (``night 2025-03-31: features succeeded (12.1 s)``) is logged and, if
-    given, passed to ``progress`` (the CLI prints it).
+    step's outcome line (``night 2025-03-31: features succeeded (12.1 s)``) goes to
+    ``progress`` if given (the CLI prints it), else to the log at INFO level.
     """
     if lock is None:
         lock = night_lock(config, night.day)
@@ -239,9 +239,10 @@ def _run_night_locked(
     progress: Callable[[str], None] | None,
 ) -> list[str]:
     def tell(message: str) -> None:
-        log.info(message)
-        if progress is not None:
+        if progress is not None:  # the caller shows it (the CLI prints it): not twice
             progress(message)
+        else:
+            log.info(message)
 
     steps = steps_to_run(last_statuses(spark, config, night.day), from_step, only)
     run_id = uuid.uuid4().hex
