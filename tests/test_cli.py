@@ -90,12 +90,17 @@ def test_a_bad_configuration_is_one_line_and_exit_1(
     assert lines[0].startswith(f"fraudspark promote: error: {conf}: spark.shuffle_partitionz")
 
 
+def _sql_argv(tmp_path: Path) -> list[str]:
+    """``fraudspark sql`` with a small local configuration and a lakehouse under tmp_path."""
+    conf = tmp_path / "test.yaml"
+    conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
+    return ["sql", "--conf", str(conf), "--lakehouse", str(tmp_path / "lakehouse")]
+
+
 def test_a_user_error_after_the_session_started_is_one_line_and_exit_1(
     spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    conf = tmp_path / "test.yaml"
-    conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
-    argv = ["sql", "--conf", str(conf), "--lakehouse", str(tmp_path / "lakehouse")]
+    argv = _sql_argv(tmp_path)
 
     assert main([*argv, "SELECT 1 AS one", "--output", str(tmp_path / "out.txt")]) == 1
 
@@ -110,9 +115,7 @@ def test_a_user_error_after_the_session_started_is_one_line_and_exit_1(
 def test_sql_output_is_one_file_of_the_whole_result(
     spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    conf = tmp_path / "test.yaml"
-    conf.write_text("spark: {master: 'local[2]', shuffle_partitions: 4}\n")
-    argv = ["sql", "--conf", str(conf), "--lakehouse", str(tmp_path / "lakehouse")]
+    argv = _sql_argv(tmp_path)
     query = "SELECT id, id * 10 AS tens FROM range(3) UNION ALL SELECT 7, 70"
     csv, parquet = tmp_path / "out.csv", tmp_path / "out.parquet"
     csv.write_text("an earlier result\n")  # replaced
