@@ -113,7 +113,6 @@ class ArchiveWriter:
 
         def publish() -> None:
             try:
-                _stop_spark()
                 if jvm.stdin is not None:
                     jvm.stdin.close()
                 code = jvm.wait(timeout=_DUMP_WAIT_SECONDS)
@@ -128,20 +127,6 @@ class ArchiveWriter:
                 self.release()
 
         atexit.register(publish)
-
-
-def _stop_spark() -> None:
-    """Stop this process's Spark session before its JVM exits: the JVM outlives this process's
-    other exit steps while it writes the archive, and PySpark's accumulator server, still
-    running, would print an EOFError traceback when the JVM closes its connection."""
-    from pyspark.sql import SparkSession
-
-    try:
-        session = SparkSession.getActiveSession()
-        if session is not None:
-            session.stop()
-    except Exception as error:  # the JVM may be gone already; the archive does not depend on it
-        log.debug("Spark session not stopped before the archive's dump: %s", error)
 
 
 def _mark_used(archive: Path) -> None:
